@@ -1,0 +1,36 @@
+// swift-tools-version:6.0
+// Sightline: open-vocabulary spatio-temporal grounding on live video, as a Linux daemon.
+// Targets are grouped by area; each area keeps its targets together so that work on one
+// area does not touch another's lines.
+import PackageDescription
+
+let package = Package(
+    name: "Sightline",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "sightline", targets: ["sightline"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+    ],
+    targets: [
+        // MARK: Shared pure types (no C module)
+        .target(name: "SightlineCore"),
+        .testTarget(name: "SightlineCoreTests", dependencies: ["SightlineCore"]),
+
+        // MARK: Model engine
+        .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+
+        // MARK: Command-line client
+        .executableTarget(
+            name: "sightline",
+            dependencies: [
+                "SightlineCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,17 @@
+import ArgumentParser
+
+@main
+struct SightlineCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sightline",
+        abstract: "Open-vocabulary spatio-temporal grounding on video: the Sightline client.",
+        version: SightlineVersion.string,
+        // One line per command group; each group lives in its own file.
+        subcommands: [
+        ]
+    )
+}
+
+enum SightlineVersion {
+    static let string = "0.1.0"
+}

@@ -9,6 +9,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "sightline", targets: ["sightline"]),
+        .executable(name: "sightline-bench", targets: ["sightline-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -22,6 +23,14 @@ let package = Package(
         // MARK: Model engine
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
 
+        // MARK: Media ingest
+
+        // MARK: Grounding
+
+        // MARK: Daemon and protocol
+
+        // MARK: systemd, installation and model management
+
         // MARK: Command-line client
         .executableTarget(
             name: "sightline",
@@ -29,6 +38,15 @@ let package = Package(
                 "SightlineCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+
+        // MARK: Benchmarks
+        .executableTarget(
+            name: "sightline-bench",
+            dependencies: [
+                "SightlineCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
     ],

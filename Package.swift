@@ -24,6 +24,27 @@ let package = Package(
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
 
         // MARK: Media ingest
+        .systemLibrary(
+            name: "CGStreamer",
+            pkgConfig: "gstreamer-app-1.0",
+            providers: [.apt(["libgstreamer1.0-dev", "libgstreamer-plugins-base1.0-dev"])]
+        ),
+        .target(
+            name: "SightlineMedia",
+            dependencies: [
+                "SightlineCore",
+                "CGStreamer",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
+            name: "SightlineMediaTests",
+            dependencies: [
+                "SightlineMedia",
+                "SightlineCore",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
 
         // MARK: Grounding
 

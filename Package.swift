@@ -47,6 +47,8 @@ let package = Package(
         ),
 
         // MARK: Grounding
+        .target(name: "SightlineGrounding", dependencies: ["SightlineCore"]),
+        .testTarget(name: "SightlineGroundingTests", dependencies: ["SightlineGrounding", "SightlineCore"]),
 
         // MARK: Daemon and protocol
 

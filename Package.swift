@@ -51,6 +51,8 @@ let package = Package(
         .testTarget(name: "SightlineGroundingTests", dependencies: ["SightlineGrounding", "SightlineCore"]),
 
         // MARK: Daemon and protocol
+        .target(name: "SightlineProtocol", dependencies: ["SightlineCore"]),
+        .testTarget(name: "SightlineProtocolTests", dependencies: ["SightlineProtocol", "SightlineCore"]),
 
         // MARK: systemd, installation and model management
 

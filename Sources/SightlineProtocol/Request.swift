@@ -1,0 +1,289 @@
+import SightlineCore
+
+/// One request line: `{"id":7,"op":"query.add","params":{...}}`.
+public struct Request: Sendable, Equatable {
+    /// An integer or a string chosen by the client; the reply repeats it. Absent means `null`.
+    public var id: JSONValue
+    public var operation: Operation
+
+    public init(id: JSONValue, operation: Operation) {
+        self.id = id
+        self.operation = operation
+    }
+
+    /// The line the client sends.
+    public var json: JSONValue {
+        var object: JSONObject = ["id": id, "op": .string(operation.name)]
+        let params = operation.params
+        if !params.isEmpty { object["params"] = .object(params) }
+        return .object(object)
+    }
+
+    /// Decodes one line. On failure the error comes with the request's id when the line got
+    /// far enough to have one, so that the reply can still be matched.
+    public static func decode(line: some Collection<UInt8>, parser: JSONParser = JSONParser()) -> Result<Request, RequestError> {
+        let value: JSONValue
+        do {
+            value = try parser.parse(line)
+        } catch {
+            return .failure(RequestError(id: .null, error: error))
+        }
+        return decode(value)
+    }
+
+    public static func decode(_ value: JSONValue) -> Result<Request, RequestError> {
+        guard case .object(let object) = value else {
+            return .failure(RequestError(id: .null, error: SightlineError(.invalidRequest, "a request must be a JSON object, got \(value.typeName)")))
+        }
+        let id = object["id"] ?? .null
+        switch id {
+        case .null, .integer, .string: break
+        default:
+            return .failure(RequestError(id: .null, error: SightlineError(.invalidRequest, "id: expected integer or string, got \(id.typeName)")))
+        }
+        func fail(_ error: SightlineError) -> Result<Request, RequestError> { .failure(RequestError(id: id, error: error)) }
+        if let unknown = object.keys.first(where: { !["id", "op", "params"].contains($0) }) {
+            return fail(SightlineError(.invalidRequest, "\(unknown): unknown member (a request has id, op and params)"))
+        }
+        guard let opValue = object["op"] else { return fail(SightlineError(.invalidRequest, "op: required")) }
+        guard let op = opValue.stringValue else {
+            return fail(SightlineError(.invalidRequest, "op: expected string, got \(opValue.typeName)"))
+        }
+        do {
+            return .success(Request(id: id, operation: try Operation(name: op, params: object["params"])))
+        } catch {
+            return fail(error)
+        }
+    }
+}
+
+/// A request that could not be decoded, with the id to answer it under.
+public struct RequestError: Error, Sendable, Equatable {
+    public var id: JSONValue
+    public var error: SightlineError
+
+    public init(id: JSONValue, error: SightlineError) {
+        self.id = id
+        self.error = error
+    }
+}
+
+/// Every operation of the protocol with its parameters.
+public enum Operation: Sendable, Equatable {
+    case status
+    case streamAdd(StreamSpec)
+    case streamRemove(id: String)
+    case streamList
+    case queryAdd(QuerySpec)
+    case queryRemove(id: String)
+    case queryList
+    case subscribe(Subscription)
+    case unsubscribe
+
+    /// Every operation name, as `unknown_op` errors list them.
+    public static let names = [
+        "status", "stream.add", "stream.remove", "stream.list", "query.add", "query.remove", "query.list",
+        "subscribe", "unsubscribe",
+    ]
+
+    public var name: String {
+        switch self {
+        case .status: "status"
+        case .streamAdd: "stream.add"
+        case .streamRemove: "stream.remove"
+        case .streamList: "stream.list"
+        case .queryAdd: "query.add"
+        case .queryRemove: "query.remove"
+        case .queryList: "query.list"
+        case .subscribe: "subscribe"
+        case .unsubscribe: "unsubscribe"
+        }
+    }
+
+    /// Operations that change what the daemon stores; only privileged peers may run them.
+    public var isMutating: Bool {
+        switch self {
+        case .streamAdd, .streamRemove, .queryAdd, .queryRemove: true
+        case .status, .streamList, .queryList, .subscribe, .unsubscribe: false
+        }
+    }
+
+    public init(name: String, params: JSONValue?) throws(SightlineError) {
+        var r = try FieldReader(params, path: "params")
+        switch name {
+        case "status": self = .status
+        case "stream.list": self = .streamList
+        case "query.list": self = .queryList
+        case "unsubscribe": self = .unsubscribe
+        case "stream.add": self = .streamAdd(try StreamSpec(reading: &r))
+        case "query.add": self = .queryAdd(try QuerySpec(reading: &r))
+        case "subscribe": self = .subscribe(try Subscription(reading: &r))
+        case "stream.remove":
+            let id = try r.requiredString("id")
+            self = .streamRemove(id: id)
+        case "query.remove":
+            let id = try r.requiredString("id")
+            self = .queryRemove(id: id)
+        default:
+            throw SightlineError(.unknownOperation, "unknown operation \"\(name)\" (known: \(Operation.names.joined(separator: ", ")))")
+        }
+        try r.finish()
+    }
+
+    public var params: JSONObject {
+        switch self {
+        case .status, .streamList, .queryList, .unsubscribe: [:]
+        case .streamAdd(let spec): spec.json
+        case .queryAdd(let spec): spec.json
+        case .subscribe(let subscription): subscription.json
+        case .streamRemove(let id), .queryRemove(let id): ["id": .string(id)]
+        }
+    }
+}
+
+/// `stream.add` parameters.
+public struct StreamSpec: Sendable, Equatable {
+    public static let fpsRange: ClosedRange<Double> = 0.01...60
+    public static let defaultFPS = 2.0
+
+    /// `nil` lets the daemon generate one.
+    public var id: String?
+    public var uri: String
+    /// `nil` takes the daemon's configured default.
+    public var fps: Double?
+
+    public init(id: String? = nil, uri: String, fps: Double? = nil) {
+        self.id = id
+        self.uri = uri
+        self.fps = fps
+    }
+
+    init(reading r: inout FieldReader) throws(SightlineError) {
+        id = try r.string("id")
+        uri = try r.requiredString("uri")
+        fps = try r.double("fps", in: Self.fpsRange)
+        if let id { try Identifier.validate(id, field: "params.id") }
+        guard StreamSpec.looksLikeURI(uri) else {
+            throw SightlineError(.invalidParams, "params.uri: \"\(uri)\" is not a URI (expected scheme://..., e.g. file:///videos/a.mp4 or rtsp://camera/stream)")
+        }
+    }
+
+    static func looksLikeURI(_ uri: String) -> Bool {
+        guard let colon = uri.firstIndex(of: ":"), uri[colon...].hasPrefix("://") else { return false }
+        let scheme = uri[..<colon]
+        return !scheme.isEmpty && scheme.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "+-.".contains($0)) }
+            && uri.count > scheme.count + 3
+    }
+
+    var json: JSONObject {
+        var o: JSONObject = [:]
+        if let id { o["id"] = .string(id) }
+        o["uri"] = .string(uri)
+        if let fps { o["fps"] = .double(fps) }
+        return o
+    }
+}
+
+/// `query.add` parameters.
+public struct QuerySpec: Sendable, Equatable {
+    public static let defaultThreshold = 0.5
+    public static let maxTextBytes = 1000
+
+    public var text: String
+    /// Empty: every stream.
+    public var streams: [String]
+    /// `nil` takes the daemon's configured default.
+    public var threshold: Double?
+    public var minDuration: Double?
+
+    public init(text: String, streams: [String] = [], threshold: Double? = nil, minDuration: Double? = nil) {
+        self.text = text
+        self.streams = streams
+        self.threshold = threshold
+        self.minDuration = minDuration
+    }
+
+    init(reading r: inout FieldReader) throws(SightlineError) {
+        text = try r.requiredString("text")
+        streams = try r.strings("streams") ?? []
+        threshold = try r.double("threshold", in: 0...1)
+        minDuration = try r.double("min_duration", in: 0...86_400)
+        let trimmed = text.trimmingWhitespace
+        guard !trimmed.isEmpty else { throw SightlineError(.invalidParams, "params.text: must not be empty") }
+        guard text.utf8.count <= Self.maxTextBytes else {
+            throw SightlineError(.invalidParams, "params.text: longer than \(Self.maxTextBytes) bytes")
+        }
+        text = trimmed
+        for (i, stream) in streams.enumerated() { try Identifier.validate(stream, field: "params.streams[\(i)]") }
+    }
+
+    var json: JSONObject {
+        var o: JSONObject = ["text": .string(text)]
+        if !streams.isEmpty { o["streams"] = JSONValue(streams) }
+        if let threshold { o["threshold"] = .double(threshold) }
+        if let minDuration { o["min_duration"] = .double(minDuration) }
+        return o
+    }
+}
+
+/// How much of each match a subscriber receives.
+public enum MaskDetail: String, Sendable, CaseIterable {
+    /// Boxes, points and COCO RLE masks.
+    case rle
+    /// Boxes and points, no masks.
+    case box
+    /// Scores and times only.
+    case none
+}
+
+/// `subscribe` parameters: which events this connection receives.
+public struct Subscription: Sendable, Equatable {
+    /// Empty: every stream.
+    public var streams: [String]
+    /// Empty: every query.
+    public var queries: [String]
+    public var detail: MaskDetail
+    /// Whether `stream.status` events are sent.
+    public var status: Bool
+
+    public init(streams: [String] = [], queries: [String] = [], detail: MaskDetail = .rle, status: Bool = true) {
+        self.streams = streams
+        self.queries = queries
+        self.detail = detail
+        self.status = status
+    }
+
+    init(reading r: inout FieldReader) throws(SightlineError) {
+        streams = try r.strings("streams") ?? []
+        queries = try r.strings("queries") ?? []
+        let detailName = try r.string("detail") ?? MaskDetail.rle.rawValue
+        guard let detail = MaskDetail(rawValue: detailName) else {
+            throw SightlineError(.invalidParams, "params.detail: \"\(detailName)\" is not one of rle, box, none")
+        }
+        self.detail = detail
+        status = try r.bool("status") ?? true
+    }
+
+    public func accepts(stream: String) -> Bool { streams.isEmpty || streams.contains(stream) }
+    public func accepts(stream: String, query: String) -> Bool {
+        accepts(stream: stream) && (queries.isEmpty || queries.contains(query))
+    }
+
+    var json: JSONObject {
+        var o: JSONObject = [:]
+        if !streams.isEmpty { o["streams"] = JSONValue(streams) }
+        if !queries.isEmpty { o["queries"] = JSONValue(queries) }
+        o["detail"] = .string(detail.rawValue)
+        if !status { o["status"] = .bool(false) }
+        return o
+    }
+}
+
+extension String {
+    var trimmingWhitespace: String {
+        let scalars = unicodeScalars
+        guard let first = scalars.firstIndex(where: { !$0.properties.isWhitespace }) else { return "" }
+        let last = scalars.lastIndex(where: { !$0.properties.isWhitespace })!
+        return String(scalars[first...last])
+    }
+}

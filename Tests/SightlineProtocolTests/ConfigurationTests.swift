@@ -1,0 +1,116 @@
+import Foundation
+import SightlineCore
+import Testing
+
+@testable import SightlineProtocol
+
+@Suite struct ConfigurationTests {
+    static let user = RunEnvironment(variables: ["XDG_RUNTIME_DIR": "/run/user/1000", "HOME": "/home/ada"], uid: 1000, home: "/home/ada")
+
+    @Test func defaultsForANormalUser() {
+        let c = DaemonConfiguration(defaultsFor: Self.user)
+        #expect(c.socketPath == "/run/user/1000/sightline/sightline.sock")
+        #expect(c.stateDirectory == "/home/ada/.local/state/sightline")
+        #expect(c.socketMode == 0o660 && c.readAccess == .group && c.metricsAddress == nil)
+    }
+
+    @Test func defaultsForAService() {
+        let root = RunEnvironment(variables: [:], uid: 0, home: "/root")
+        #expect(root.defaultPaths == ("/run/sightline/sightline.sock", "/var/lib/sightline"))
+        let unit = RunEnvironment(variables: ["RUNTIME_DIRECTORY": "/run/sl", "STATE_DIRECTORY": "/var/lib/sl:/var/lib/other"], uid: 990, home: nil)
+        #expect(unit.defaultPaths == ("/run/sl/sightline.sock", "/var/lib/sl"))
+    }
+
+    @Test func aUserWithoutARuntimeDirectoryGetsOneInTmp() {
+        let env = RunEnvironment(variables: ["HOME": "/h", "XDG_STATE_HOME": "/h/st"], uid: 1234, home: nil)
+        #expect(env.defaultPaths == ("/tmp/sightline-1234/sightline.sock", "/h/st/sightline"))
+        #expect(env.clientSocketCandidates == ["/tmp/sightline-1234/sightline.sock", "/run/sightline/sightline.sock"])
+    }
+
+    /// The shipped file parses, and with every key uncommented it still parses and sets the
+    /// documented default values: the file and the code cannot drift apart.
+    @Test func theShippedFileDocumentsTheDefaults() throws {
+        let text = try Self.shippedFile()
+        var c = DaemonConfiguration(defaultsFor: Self.user)
+        try c.apply(ConfigFile(parsing: text, name: "sightlined.toml"))
+        #expect(c == DaemonConfiguration(defaultsFor: Self.user))
+
+        let uncommented = text.split(separator: "\n", omittingEmptySubsequences: false).map { line in
+            let l = line.hasPrefix("# ") && line.dropFirst(2).first?.isLowercase == true && line.contains(" = ") ? line.dropFirst(2) : line
+            return String(l)
+        }.joined(separator: "\n")
+        let file = try ConfigFile(parsing: uncommented, name: "uncommented")
+        #expect(Set(file.entries.keys) == DaemonConfiguration.fileKeys)
+        var all = DaemonConfiguration(defaultsFor: RunEnvironment(variables: [:], uid: 0, home: nil))
+        try all.apply(file)
+        #expect(all.socketPath == "/run/sightline/sightline.sock")
+        #expect(all.stateDirectory == "/var/lib/sightline")
+        #expect(all.maxBatch == 8 && all.framesPerStream == 4 && all.subscriberQueue == 1024)
+        #expect(all.modelRepository == "openai/clip-vit-base-patch16")
+        #expect(all.metricsAddress == "127.0.0.1:9464")
+        #expect(all.socketGroup == "sightline")
+    }
+
+    @Test func parsesTheTOMLSubset() throws {
+        let file = try ConfigFile(parsing: """
+            top = 1
+            [a]  # comment
+            s = "x # not a comment \\" \\u00e9"
+            i = 0o660
+            n = 1_000
+            f = 2.5
+            b = false
+            l = ["p", "q" , "r"]
+            e = []
+            """, name: "t")
+        #expect(file.entry("top")?.value == .integer(1))
+        #expect(file.entry("a.s")?.value == .string("x # not a comment \" é"))
+        #expect(file.entry("a.i")?.value == .integer(0o660))
+        #expect(file.entry("a.n")?.value == .integer(1000))
+        #expect(file.entry("a.f")?.value == .float(2.5))
+        #expect(file.entry("a.b")?.value == .bool(false))
+        #expect(file.entry("a.l")?.value == .strings(["p", "q", "r"]))
+        #expect(file.entry("a.e")?.value == .strings([]))
+    }
+
+    @Test(arguments: [
+        ("[socket\npath = \"x\"", 1, "table header"),
+        ("[socket]\npath = x", 2, "is not a value"),
+        ("[socket]\npath = \"x", 2, "unterminated string"),
+        ("[socket]\npath = \"x\"\npath = \"y\"", 3, "set twice (first on line 2)"),
+        ("[socket]\n\npaht = \"x\"", 3, "unknown key socket.paht"),
+        ("[socket]\nmode = \"0660\"", 2, "socket.mode must be an integer"),
+        ("[scheduler]\nmax_batch = 0", 2, "outside 1...64"),
+        ("[socket]\nread_access = \"everyone\"", 2, "\"group\" or \"anyone\""),
+        ("[metrics]\naddress = \"localhost\"", 2, "is not host:port"),
+        ("[log]\nlevel = \"loud\"", 2, "log.level must be one of"),
+        ("just words", 1, "expected key = value"),
+        ("[[array]]", 1, "table header"),
+        ("[model]\npath = [\"a\", 1]", 2, "arrays hold strings only"),
+    ])
+    func badFilesNameTheLine(text: String, line: Int, fragment: String) {
+        var c = DaemonConfiguration(defaultsFor: Self.user)
+        #expect {
+            try c.apply(ConfigFile(parsing: text, name: "bad.toml"))
+        } throws: { error in
+            guard let e = error as? SightlineError else { return false }
+            return e.code == .invalidFile && e.message.hasPrefix("bad.toml line \(line): ") && e.message.contains(fragment)
+        }
+    }
+
+    @Test func environmentOverridesTheFile() throws {
+        var c = DaemonConfiguration(defaultsFor: Self.user)
+        try c.apply(ConfigFile(parsing: "[socket]\npath = \"/from/file\"\n[log]\nlevel = \"debug\"", name: "f"))
+        try c.apply(environment: ["SIGHTLINE_SOCKET": "/from/env", "SIGHTLINE_MODEL": "/models/m", "SIGHTLINE_METRICS_ADDRESS": "[::1]:9000"])
+        #expect(c.socketPath == "/from/env" && c.modelPath == "/models/m" && c.logLevel == "debug" && c.metricsAddress == "[::1]:9000")
+        #expect(throws: SightlineError.self) { try c.apply(environment: ["SIGHTLINE_LOG_LEVEL": "chatty"]) }
+        #expect(throws: SightlineError.self) { try c.apply(environment: ["SIGHTLINE_METRICS_ADDRESS": "9000"]) }
+        #expect(try DaemonConfiguration.parseAddress("[::1]:9000", field: "x") == ("::1", 9000))
+    }
+
+    static func shippedFile() throws -> String {
+        // The test reads the repository's own file, found from this source file's path.
+        let root = #filePath.split(separator: "/").dropLast(3).joined(separator: "/")
+        return try String(contentsOfFile: "/" + root + "/Config/sightlined.toml", encoding: .utf8)
+    }
+}

@@ -1,0 +1,122 @@
+import SightlineCore
+import Testing
+
+@testable import SightlineProtocol
+
+@Suite struct RequestTests {
+    func decode(_ text: String) -> Result<Request, RequestError> {
+        Request.decode(line: Array(text.utf8))
+    }
+
+    func error(_ text: String) -> RequestError? {
+        if case .failure(let e) = decode(text) { return e }
+        return nil
+    }
+
+    @Test func decodesEveryOperation() throws {
+        let cases: [(String, Operation)] = [
+            (#"{"id":1,"op":"status"}"#, .status),
+            (#"{"id":2,"op":"stream.add","params":{"id":"cam1","uri":"rtsp://cam/1","fps":5}}"#,
+             .streamAdd(StreamSpec(id: "cam1", uri: "rtsp://cam/1", fps: 5))),
+            (#"{"id":3,"op":"stream.add","params":{"uri":"file:///v/a.mp4"}}"#, .streamAdd(StreamSpec(uri: "file:///v/a.mp4"))),
+            (#"{"id":4,"op":"stream.remove","params":{"id":"cam1"}}"#, .streamRemove(id: "cam1")),
+            (#"{"id":5,"op":"stream.list"}"#, .streamList),
+            (#"{"id":6,"op":"query.add","params":{"text":"  a white car ","streams":["cam1"],"threshold":0.3,"min_duration":1.5}}"#,
+             .queryAdd(QuerySpec(text: "a white car", streams: ["cam1"], threshold: 0.3, minDuration: 1.5))),
+            (#"{"id":7,"op":"query.remove","params":{"id":"q-1"}}"#, .queryRemove(id: "q-1")),
+            (#"{"id":8,"op":"query.list","params":{}}"#, .queryList),
+            (#"{"id":9,"op":"subscribe","params":{"streams":["cam1"],"queries":["q-1"],"detail":"box","status":false}}"#,
+             .subscribe(Subscription(streams: ["cam1"], queries: ["q-1"], detail: .box, status: false))),
+            (#"{"id":10,"op":"subscribe"}"#, .subscribe(Subscription())),
+            (#"{"id":"u","op":"unsubscribe","params":null}"#, .unsubscribe),
+        ]
+        for (line, operation) in cases {
+            let request = try decode(line).get()
+            #expect(request.operation == operation)
+            // What a client writes, the server reads back the same.
+            #expect(try Request.decode(request.json).get() == request)
+        }
+        #expect(Set(cases.map(\.1.name)) == Set(Operation.names))
+    }
+
+    @Test func repeatsTheIdItWasGiven() throws {
+        #expect(try decode(#"{"id":"abc-1","op":"status"}"#).get().id == .string("abc-1"))
+        #expect(try decode(#"{"op":"status"}"#).get().id == .null)
+        #expect(error(#"{"id":42,"op":"nope"}"#)?.id == .integer(42))
+    }
+
+    @Test(arguments: [
+        (#"[1,2]"#, SightlineError.Code.invalidRequest, "must be a JSON object"),
+        (#"{"id":[1],"op":"status"}"#, .invalidRequest, "id: expected integer or string"),
+        (#"{"id":1}"#, .invalidRequest, "op: required"),
+        (#"{"id":1,"op":5}"#, .invalidRequest, "op: expected string, got number"),
+        (#"{"id":1,"op":"status","extra":1}"#, .invalidRequest, "extra: unknown member"),
+        (#"{"id":1,"op":"frobnicate"}"#, .unknownOperation, "unknown operation \"frobnicate\""),
+        (#"{"id":1,"op":"status","params":[]}"#, .invalidParams, "params: expected object, got array"),
+        (#"{"id":1,"op":"status","params":{"verbose":true}}"#, .invalidParams, "params.verbose: unknown parameter"),
+        (#"{"id":1,"op":"stream.add","params":{}}"#, .invalidParams, "params.uri: required"),
+        (#"{"id":1,"op":"stream.add","params":{"uri":7}}"#, .invalidParams, "params.uri: expected string, got number"),
+        (#"{"id":1,"op":"stream.add","params":{"uri":"/no/scheme.mp4"}}"#, .invalidParams, "is not a URI"),
+        (#"{"id":1,"op":"stream.add","params":{"uri":"file:///a","id":"../etc"}}"#, .invalidParams, "not a valid id"),
+        (#"{"id":1,"op":"stream.add","params":{"uri":"file:///a","fps":0}}"#, .invalidParams, "params.fps: 0.0 is outside"),
+        (#"{"id":1,"op":"stream.add","params":{"uri":"file:///a","fps":"2"}}"#, .invalidParams, "params.fps: expected number, got string"),
+        (#"{"id":1,"op":"query.add","params":{}}"#, .invalidParams, "params.text: required"),
+        (#"{"id":1,"op":"query.add","params":{"text":"   "}}"#, .invalidParams, "params.text: must not be empty"),
+        (#"{"id":1,"op":"query.add","params":{"text":"a","threshold":2}}"#, .invalidParams, "params.threshold: 2.0 is outside"),
+        (#"{"id":1,"op":"query.add","params":{"text":"a","streams":"cam1"}}"#, .invalidParams, "params.streams: expected array of strings"),
+        (#"{"id":1,"op":"query.add","params":{"text":"a","streams":["ok",3]}}"#, .invalidParams, "params.streams[1]: expected string, got number"),
+        (#"{"id":1,"op":"query.remove","params":{}}"#, .invalidParams, "params.id: required"),
+        (#"{"id":1,"op":"subscribe","params":{"detail":"full"}}"#, .invalidParams, "params.detail: \"full\" is not one of rle, box, none"),
+        (#"{"id":1,"op":"subscribe","params":{"status":"yes"}}"#, .invalidParams, "params.status: expected boolean"),
+        (#"{"id":1,"op":"status""#, .parseError, "invalid JSON"),
+    ])
+    func answersBadRequestsWithAClearError(line: String, code: SightlineError.Code, fragment: String) {
+        let e = error(line)
+        #expect(e?.error.code == code)
+        #expect(e?.error.message.contains(fragment) == true, "\(e?.error.message ?? "no error")")
+    }
+
+    @Test func queryTextHasALengthLimit() {
+        let long = String(repeating: "a", count: QuerySpec.maxTextBytes + 1)
+        #expect(error(#"{"id":1,"op":"query.add","params":{"text":"\#(long)"}}"#)?.error.message.contains("longer than") == true)
+    }
+
+    @Test(arguments: ["cam1", "a", "Front-door_2.hd", String(repeating: "x", count: 64)])
+    func acceptsIds(id: String) { #expect(Identifier.isValid(id)) }
+
+    @Test(arguments: ["", "-a", ".hidden", "a/b", "a b", "é", String(repeating: "x", count: 65), "a\n"])
+    func rejectsIds(id: String) { #expect(!Identifier.isValid(id)) }
+
+    @Test func repliesRoundTrip() throws {
+        let ok = Reply.success(.integer(7), ["query": ["id": "q-1"]])
+        #expect(JSONWriter.string(ok.json) == #"{"id":7,"ok":true,"result":{"query":{"id":"q-1"}}}"#)
+        #expect(try Reply(json: ok.json) == ok)
+        let failed = Reply.failure(.string("x"), SightlineError(.notFound, "no stream \"cam9\"", context: ["stream": "cam9"]))
+        #expect(JSONWriter.string(failed.json)
+            == #"{"id":"x","ok":false,"error":{"code":"not_found","message":"no stream \"cam9\"","context":{"stream":"cam9"}}}"#)
+        #expect(try Reply(json: failed.json) == failed)
+        #expect(try ServerMessage(json: failed.json) == .reply(failed))
+    }
+
+    @Test func eventsCarryTheirName() throws {
+        let hello = ServerHello(version: "0.1.0")
+        #expect(JSONWriter.string(hello.json) == #"{"event":"hello","protocol":1,"server":"sightlined","version":"0.1.0"}"#)
+        #expect(try ServerHello(json: hello.json) == hello)
+        #expect(JSONWriter.string(Event.lagged(dropped: 42).json) == #"{"event":"lagged","dropped":42}"#)
+        let status = StreamStatusEvent(stream: "cam1", state: "reconnecting", attempt: 3, error: "connection refused",
+                                       time: WireTime(millisecondsSince1970: 0))
+        #expect(JSONWriter.string(status.json)
+            == #"{"event":"stream.status","stream":"cam1","state":"reconnecting","attempt":3,"error":"connection refused","time":"1970-01-01T00:00:00.000Z"}"#)
+    }
+
+    @Test func matchDetailIsStrippedAsAsked() throws {
+        let frame: JSONValue = ["pts": 1.5, "score": 0.8, "box": [1, 2, 3, 4], "point": [2, 3], "mask": ["size": [4, 4], "counts": "abc"]]
+        let match = try MatchEnvelope(body: ["event": "match.start", "stream": "cam1", "query": "q-1", "frames": [frame]])
+        #expect(match.body(for: .rle) == match.body)
+        let box = match.body(for: .box)["frames"]?.arrayValue?.first
+        #expect(box?["mask"] == nil && box?["box"] != nil && box?["point"] != nil)
+        let none = match.body(for: .none)["frames"]?.arrayValue?.first
+        #expect(none?["mask"] == nil && none?["box"] == nil && none?["point"] == nil && none?["score"] == 0.8)
+        #expect(throws: SightlineError.self) { try MatchEnvelope(body: ["event": "match.begin", "stream": "a", "query": "b"]) }
+    }
+}

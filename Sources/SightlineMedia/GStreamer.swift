@@ -35,11 +35,15 @@ struct GStreamerError: Error, Sendable {
     var element: String?
     /// GStreamer's debug detail (file, function, and often the reason from the OS or server).
     var debug: String?
+    /// GStreamer's core error "missing plug-in": no element can handle a stream.
+    var isMissingPlugin = false
 
     /// Takes ownership of both and frees them.
     init(consuming error: UnsafeMutablePointer<GError>?, debug: UnsafeMutablePointer<gchar>?, element: String?) {
         if let error, let text = error.pointee.message {
             message = String(cString: text)
+            isMissingPlugin = error.pointee.domain == gst_core_error_quark()
+                && error.pointee.code == GST_CORE_ERROR_MISSING_PLUGIN.rawValue
         } else {
             message = "unknown GStreamer error"
         }

@@ -1,0 +1,105 @@
+import Foundation
+import SightlineCore
+
+/// Hands frames from a GStreamer streaming thread to one async consumer with backpressure:
+/// the streaming thread blocks while `capacity` frames wait (GStreamer's own way of slowing
+/// a pipeline down), the consumer awaits without blocking any thread.
+final class FrameHandoff: @unchecked Sendable {
+    private let condition = NSCondition()
+    private let capacity: Int
+    private var queue: [Frame] = []
+    private var head = 0
+    /// Set once: nil error for the end of the stream.
+    private var ending: (any Error)??
+    /// The consumer went away; producers stop.
+    private var closed = false
+    private var waiter: CheckedContinuation<Frame?, any Error>?
+
+    init(capacity: Int) {
+        self.capacity = max(1, capacity)
+    }
+
+    private var waiting: Int { queue.count - head }
+
+    /// Producer side, on a streaming thread: blocks while the queue is full. Returns false
+    /// once the consumer has gone.
+    func put(_ frame: Frame) -> Bool {
+        condition.lock()
+        while waiting >= capacity && !closed { condition.wait() }
+        guard !closed else {
+            condition.unlock()
+            return false
+        }
+        if let waiter {
+            self.waiter = nil
+            condition.unlock()
+            waiter.resume(returning: frame)
+            return true
+        }
+        queue.append(frame)
+        condition.unlock()
+        return true
+    }
+
+    /// No more frames will come: `error` nil for the end of the stream. The consumer gets
+    /// the frames already queued first. Only the first call counts.
+    func finish(_ error: (any Error)?) {
+        condition.lock()
+        if ending == nil { ending = .some(error) }
+        let resume = waiting == 0 ? waiter : nil
+        if resume != nil { waiter = nil }
+        condition.unlock()
+        resume.map { deliverEnding(to: $0, error) }
+    }
+
+    /// The consumer is gone: wakes a blocked producer and drops what is queued.
+    func close() {
+        condition.lock()
+        closed = true
+        queue.removeAll()
+        head = 0
+        let resume = waiter
+        waiter = nil
+        condition.broadcast()
+        condition.unlock()
+        resume?.resume(returning: nil)
+    }
+
+    /// The next frame, nil at the end; throws the pipeline's error after the frames that came
+    /// before it.
+    func next() async throws -> Frame? {
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Frame?, any Error>) in
+                condition.lock()
+                if waiting > 0 {
+                    let frame = queue[head]
+                    head += 1
+                    if head > 64 && head * 2 > queue.count {
+                        queue.removeFirst(head)
+                        head = 0
+                    }
+                    condition.signal()
+                    condition.unlock()
+                    continuation.resume(returning: frame)
+                } else if closed {
+                    condition.unlock()
+                    continuation.resume(returning: nil)
+                } else if let ending {
+                    // Report an error once; afterwards the sequence is simply over.
+                    self.ending = .some(nil)
+                    condition.unlock()
+                    deliverEnding(to: continuation, ending)
+                } else {
+                    waiter = continuation
+                    condition.unlock()
+                }
+            }
+        } onCancel: {
+            close()
+        }
+    }
+
+    private func deliverEnding(to continuation: CheckedContinuation<Frame?, any Error>, _ error: (any Error)?) {
+        if let error { continuation.resume(throwing: error) } else { continuation.resume(returning: nil) }
+    }
+}

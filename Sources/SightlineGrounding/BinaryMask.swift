@@ -81,6 +81,13 @@ public struct PixelBox: Sendable, Hashable, Codable {
     }
 
     public var area: Int { width * height }
+
+    /// The smallest box holding both.
+    public func union(_ other: PixelBox) -> PixelBox {
+        let x0 = min(x, other.x), y0 = min(y, other.y)
+        let x1 = max(x + width, other.x + other.width), y1 = max(y + height, other.y + other.height)
+        return PixelBox(x: x0, y: y0, width: x1 - x0, height: y1 - y0)
+    }
     public var centerX: Double { Double(x) + Double(width) / 2 }
     public var centerY: Double { Double(y) + Double(height) / 2 }
 

@@ -43,7 +43,8 @@ let package = Package(
                 "SightlineMedia",
                 "SightlineCore",
                 .product(name: "Logging", package: "swift-log"),
-            ]
+            ],
+            exclude: ["Support/rtsp-test-server.py"]
         ),
 
         // MARK: Grounding

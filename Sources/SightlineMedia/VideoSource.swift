@@ -176,6 +176,8 @@ public final class VideoSource: Sendable {
         func healthy() -> Double { onlineSince.map { $0.duration(to: .now).seconds } ?? 0 }
 
         var outcome = Outcome.stopped
+        // A live source that ends usually warned why first ("The server closed the connection").
+        var lastWarning: String?
         loop: for await event in events {
             switch event {
             case .pipeline(.firstFrame):
@@ -183,7 +185,8 @@ public final class VideoSource: Sendable {
                 everOnline = true
                 publish(.online)
             case .pipeline(.warning(let warning)):
-                logger.warning("GStreamer warning", metadata: ["detail": "\(maskingCredentials(warning.summary))"])
+                lastWarning = maskingCredentials(warning.summary)
+                logger.warning("GStreamer warning", metadata: ["detail": "\(lastWarning ?? "")"])
             case .pipeline(.error(let error)):
                 outcome = .failed(maskingCredentials(Self.explain(error)), healthyFor: healthy())
                 break loop
@@ -193,7 +196,7 @@ public final class VideoSource: Sendable {
                     break loop
                 }
                 if options.isLive {
-                    outcome = .failed("the stream ended", healthyFor: healthy())
+                    outcome = .failed("the stream ended" + (lastWarning.map { ": " + $0 } ?? ""), healthyFor: healthy())
                     break loop
                 }
                 guard options.loop else {

@@ -4,11 +4,14 @@ import SightlineCore
 import Testing
 
 @Suite struct FileSourceTests {
+    // Tests that count frames give the source a buffer larger than the clip, since a source
+    // drops the oldest frames for a consumer that falls behind (a busy test machine).
+
     @Test func deliversSampledFramesInOrderThenEnds() async throws {
         let directory = try TemporaryDirectory()
         let path = directory.path("clip.mp4")
         try await TestMedia.mp4(path, width: 320, height: 240, fps: 30, seconds: 3)
-        let run = try SourceRun("clip", SourceOptions(uri: path, sampleRate: 5, shortSide: 120, realtime: false))
+        let run = try SourceRun("clip", SourceOptions(uri: path, sampleRate: 5, shortSide: 120, realtime: false, bufferedFrames: 256))
         #expect(await run.finished(timeout: 30))
         await run.stop()
         let frames = await run.frames
@@ -27,7 +30,7 @@ import Testing
     }
 
     @Test func realDAVISClipKeepsItsAspectRatio() async throws {
-        let run = try SourceRun("davis", SourceOptions(uri: "file://" + Fixtures.davisMP4, sampleRate: 4, shortSide: 120, realtime: false))
+        let run = try SourceRun("davis", SourceOptions(uri: "file://" + Fixtures.davisMP4, sampleRate: 4, shortSide: 120, realtime: false, bufferedFrames: 256))
         #expect(await run.finished(timeout: 30))
         let frames = await run.frames
         #expect(await run.states.last == .ended)
@@ -42,13 +45,13 @@ import Testing
     }
 
     @Test func nativeSizeWhenNoSizeIsSet() async throws {
-        let run = try SourceRun("native", SourceOptions(uri: Fixtures.davisMP4, sampleRate: 2, realtime: false))
+        let run = try SourceRun("native", SourceOptions(uri: Fixtures.davisMP4, sampleRate: 2, realtime: false, bufferedFrames: 256))
         #expect(await run.finished(timeout: 30))
         #expect(await run.frames.first.map { ($0.image.width, $0.image.height) } ?? (0, 0) == (428, 240))
     }
 
     @Test func exactSizeIsHonoured() async throws {
-        let run = try SourceRun("exact", SourceOptions(uri: Fixtures.davisMP4, sampleRate: 2, width: 64, height: 64, realtime: false))
+        let run = try SourceRun("exact", SourceOptions(uri: Fixtures.davisMP4, sampleRate: 2, width: 64, height: 64, realtime: false, bufferedFrames: 256))
         #expect(await run.finished(timeout: 30))
         let frames = await run.frames
         #expect(!frames.isEmpty && frames.allSatisfy { $0.image.width == 64 && $0.image.height == 64 })
@@ -72,7 +75,7 @@ import Testing
         let directory = try TemporaryDirectory()
         let path = directory.path("change.h264")
         try await TestMedia.resolutionChange(path, first: (320, 240), second: (240, 320))
-        let run = try SourceRun("change", SourceOptions(uri: path, sampleRate: nil, shortSide: 120, realtime: false))
+        let run = try SourceRun("change", SourceOptions(uri: path, sampleRate: nil, shortSide: 120, realtime: false, bufferedFrames: 256))
         #expect(await run.finished(timeout: 30))
         let frames = await run.frames
         let sizes = frames.map { "\($0.image.width)x\($0.image.height)" }
@@ -94,9 +97,10 @@ import Testing
         await run.stop()
         let frames = await run.frames
         #expect(await run.states == [.starting, .online, .ended])
-        // Time starts again at each pass, sequence numbers never do.
+        // Time starts again at each pass, sequence numbers never do (a consumer slower than
+        // decoding sees gaps where frames were dropped).
         #expect(zip(frames, frames.dropFirst()).contains { $1.pts < $0.pts })
-        #expect(frames.map(\.seq) == (0..<UInt64(frames.count)).map { $0 })
+        #expect(zip(frames, frames.dropFirst()).allSatisfy { $0.seq < $1.seq })
     }
 
     // MARK: bad input: a clear failed status, never a crash
@@ -137,7 +141,7 @@ import Testing
             try await TestMedia.mp4(whole, seconds: 1)
             try TestMedia.truncate(whole, to: path, keeping: 0.01)
         }
-        let run = try SourceRun("bad", SourceOptions(uri: path, sampleRate: 5, realtime: false))
+        let run = try SourceRun("bad", SourceOptions(uri: path, sampleRate: 5, realtime: false, bufferedFrames: 256))
         #expect(await run.finished(timeout: 30))
         let states = await run.states
         guard case .failed(let message)? = states.last else {
@@ -155,7 +159,7 @@ import Testing
         try await TestMedia.mp4(whole, seconds: 2)
         let path = directory.path("corrupt.mp4")
         try TestMedia.corrupt(whole, to: path)
-        let run = try SourceRun("corrupt", SourceOptions(uri: path, sampleRate: 10, realtime: false))
+        let run = try SourceRun("corrupt", SourceOptions(uri: path, sampleRate: 10, realtime: false, bufferedFrames: 256))
         #expect(await run.finished(timeout: 30))
         let last = await run.states.last
         #expect(last?.isTerminal == true)
@@ -170,7 +174,7 @@ import Testing
         try TestMedia.truncate(good, to: bad, keeping: 0.5)
         let runs = try [
             SourceRun("good", SourceOptions(uri: good, sampleRate: 10, realtime: false, bufferedFrames: 64)),
-            SourceRun("bad", SourceOptions(uri: bad, sampleRate: 10, realtime: false)),
+            SourceRun("bad", SourceOptions(uri: bad, sampleRate: 10, realtime: false, bufferedFrames: 256)),
             SourceRun("missing", SourceOptions(uri: directory.path("none.mp4"))),
         ]
         for run in runs { #expect(await run.finished(timeout: 30)) }

@@ -16,7 +16,7 @@ final class TemporaryDirectory: Sendable {
 
 /// Committed test media (see Tests/Fixtures/davis/README.md).
 enum Fixtures {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("Fixtures")
     static let davisJPEG = root.appendingPathComponent("davis/bmx-trees/00000.jpg").path
     static let davisMP4 = root.appendingPathComponent("davis/bmx-trees-428x240.mp4").path

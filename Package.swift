@@ -10,10 +10,13 @@ let package = Package(
     products: [
         .executable(name: "sightline", targets: ["sightline"]),
         .executable(name: "sightline-bench", targets: ["sightline-bench"]),
+        .executable(name: "sightlined", targets: ["sightlined"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         // MARK: Shared pure types (no C module)
@@ -52,8 +55,45 @@ let package = Package(
         .testTarget(name: "SightlineGroundingTests", dependencies: ["SightlineGrounding", "SightlineCore"]),
 
         // MARK: Daemon and protocol
-        .target(name: "SightlineProtocol", dependencies: ["SightlineCore"]),
-        .testTarget(name: "SightlineProtocolTests", dependencies: ["SightlineProtocol", "SightlineCore"]),
+        .target(name: "SightlineProtocol", dependencies: ["SightlineCore", "SightlineGrounding"]),
+        .testTarget(name: "SightlineProtocolTests", dependencies: ["SightlineProtocol", "SightlineCore", "SightlineGrounding"]),
+        .target(
+            name: "SightlineDaemon",
+            dependencies: [
+                "SightlineCore",
+                "SightlineProtocol",
+                "SightlineGrounding",
+                "SightlineMedia",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .executableTarget(
+            name: "sightlined",
+            dependencies: [
+                "SightlineCore",
+                "SightlineProtocol",
+                "SightlineDaemon",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .testTarget(
+            name: "SightlineDaemonTests",
+            dependencies: [
+                "SightlineCore",
+                "SightlineProtocol",
+                "SightlineGrounding",
+                "SightlineDaemon",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
 
         // MARK: systemd, installation and model management
 
@@ -62,6 +102,9 @@ let package = Package(
             name: "sightline",
             dependencies: [
                 "SightlineCore",
+                "SightlineProtocol",
+                "SightlineDaemon",
+                "SightlineGrounding",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

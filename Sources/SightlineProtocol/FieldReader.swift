@@ -1,4 +1,6 @@
+import Foundation
 import SightlineCore
+import SightlineGrounding
 
 /// Reads the members of one JSON object with errors that name the field by its path
 /// (`params.streams[1]: expected string, got number`), and refuses members it was not asked
@@ -71,6 +73,13 @@ public struct FieldReader {
             result.append(s)
         }
         return result
+    }
+
+    /// A time as the protocol writes it (`2026-11-22T10:15:03.120Z`).
+    public mutating func time(_ key: String) throws(SightlineError) -> Date {
+        let text = try requiredString(key)
+        guard let date = WireTime.parse(text) else { throw fail(key, "\"\(text)\" is not a UTC time like 2026-11-22T10:15:03.120Z") }
+        return date
     }
 
     public mutating func value(_ key: String) -> JSONValue? { take(key) }

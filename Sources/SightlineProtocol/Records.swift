@@ -1,4 +1,6 @@
+import Foundation
 import SightlineCore
+import SightlineGrounding
 
 /// A registered video stream, as the daemon stores it and `stream.list` returns it.
 public struct StreamRecord: Sendable, Equatable {
@@ -8,17 +10,20 @@ public struct StreamRecord: Sendable, Equatable {
     public var uri: String
     /// Frames per second sampled from the stream for grounding.
     public var fps: Double
-    public var created: WireTime
+    /// For files: start again at the end instead of ending.
+    public var loop: Bool
+    public var created: Date
 
-    public init(id: String, uri: String, fps: Double, created: WireTime) {
+    public init(id: String, uri: String, fps: Double, loop: Bool = false, created: Date) {
         self.id = id
         self.uri = uri
         self.fps = fps
+        self.loop = loop
         self.created = created
     }
 
     public var json: JSONValue {
-        ["id": .string(id), "uri": .string(uri), "fps": .double(fps), "created": .string(created.iso8601)]
+        ["id": .string(id), "uri": .string(uri), "fps": .double(fps), "loop": .bool(loop), "created": .string(WireTime.format(created))]
     }
 
     public init(json: JSONValue, path: String) throws(SightlineError) {
@@ -26,7 +31,8 @@ public struct StreamRecord: Sendable, Equatable {
         id = try r.requiredString("id")
         uri = try r.requiredString("uri")
         fps = try r.double("fps", in: StreamSpec.fpsRange) ?? StreamSpec.defaultFPS
-        created = try WireTime(iso8601: r.requiredString("created"), path: "\(path).created")
+        loop = try r.bool("loop") ?? false
+        created = try r.time("created")
         try r.finish()
     }
 }
@@ -42,9 +48,9 @@ public struct QueryRecord: Sendable, Equatable {
     public var threshold: Double
     /// Seconds a match must last before `match.start` is sent.
     public var minDuration: Double
-    public var created: WireTime
+    public var created: Date
 
-    public init(id: String, text: String, streams: [String], threshold: Double, minDuration: Double, created: WireTime) {
+    public init(id: String, text: String, streams: [String], threshold: Double, minDuration: Double, created: Date) {
         self.id = id
         self.text = text
         self.streams = streams
@@ -59,7 +65,7 @@ public struct QueryRecord: Sendable, Equatable {
         [
             "id": .string(id), "text": .string(text), "streams": JSONValue(streams),
             "threshold": .double(threshold), "min_duration": .double(minDuration),
-            "created": .string(created.iso8601),
+            "created": .string(WireTime.format(created)),
         ]
     }
 
@@ -70,7 +76,7 @@ public struct QueryRecord: Sendable, Equatable {
         streams = try r.strings("streams") ?? []
         threshold = try r.double("threshold", in: 0...1) ?? QuerySpec.defaultThreshold
         minDuration = try r.double("min_duration", in: 0...86_400) ?? 0
-        created = try WireTime(iso8601: r.requiredString("created"), path: "\(path).created")
+        created = try r.time("created")
         try r.finish()
     }
 }

@@ -1,12 +1,13 @@
 import SightlineCore
+import SightlineGrounding
 
 /// One request line: `{"id":7,"op":"query.add","params":{...}}`.
 public struct Request: Sendable, Equatable {
     /// An integer or a string chosen by the client; the reply repeats it. Absent means `null`.
     public var id: JSONValue
-    public var operation: Operation
+    public var operation: RequestOperation
 
-    public init(id: JSONValue, operation: Operation) {
+    public init(id: JSONValue, operation: RequestOperation) {
         self.id = id
         self.operation = operation
     }
@@ -50,7 +51,7 @@ public struct Request: Sendable, Equatable {
             return fail(SightlineError(.invalidRequest, "op: expected string, got \(opValue.typeName)"))
         }
         do {
-            return .success(Request(id: id, operation: try Operation(name: op, params: object["params"])))
+            return .success(Request(id: id, operation: try RequestOperation(name: op, params: object["params"])))
         } catch {
             return fail(error)
         }
@@ -69,7 +70,7 @@ public struct RequestError: Error, Sendable, Equatable {
 }
 
 /// Every operation of the protocol with its parameters.
-public enum Operation: Sendable, Equatable {
+public enum RequestOperation: Sendable, Equatable {
     case status
     case streamAdd(StreamSpec)
     case streamRemove(id: String)
@@ -125,7 +126,7 @@ public enum Operation: Sendable, Equatable {
             let id = try r.requiredString("id")
             self = .queryRemove(id: id)
         default:
-            throw SightlineError(.unknownOperation, "unknown operation \"\(name)\" (known: \(Operation.names.joined(separator: ", ")))")
+            throw SightlineError(.unknownOperation, "unknown operation \"\(name)\" (known: \(RequestOperation.names.joined(separator: ", ")))")
         }
         try r.finish()
     }
@@ -151,24 +152,29 @@ public struct StreamSpec: Sendable, Equatable {
     public var uri: String
     /// `nil` takes the daemon's configured default.
     public var fps: Double?
+    /// For files: start again at the end instead of ending.
+    public var loop: Bool
 
-    public init(id: String? = nil, uri: String, fps: Double? = nil) {
+    public init(id: String? = nil, uri: String, fps: Double? = nil, loop: Bool = false) {
         self.id = id
         self.uri = uri
         self.fps = fps
+        self.loop = loop
     }
 
     init(reading r: inout FieldReader) throws(SightlineError) {
         id = try r.string("id")
         uri = try r.requiredString("uri")
         fps = try r.double("fps", in: Self.fpsRange)
+        loop = try r.bool("loop") ?? false
         if let id { try Identifier.validate(id, field: "params.id") }
         guard StreamSpec.looksLikeURI(uri) else {
-            throw SightlineError(.invalidParams, "params.uri: \"\(uri)\" is not a URI (expected scheme://..., e.g. file:///videos/a.mp4 or rtsp://camera/stream)")
+            throw SightlineError(.invalidParams, "params.uri: \"\(uri)\" is neither a URI nor an absolute path (e.g. rtsp://camera/stream, file:///videos/a.mp4, /videos/a.mp4)")
         }
     }
 
     static func looksLikeURI(_ uri: String) -> Bool {
+        if uri.hasPrefix("/") { return uri.count > 1 }
         guard let colon = uri.firstIndex(of: ":"), uri[colon...].hasPrefix("://") else { return false }
         let scheme = uri[..<colon]
         return !scheme.isEmpty && scheme.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "+-.".contains($0)) }
@@ -180,6 +186,7 @@ public struct StreamSpec: Sendable, Equatable {
         if let id { o["id"] = .string(id) }
         o["uri"] = .string(uri)
         if let fps { o["fps"] = .double(fps) }
+        if loop { o["loop"] = .bool(true) }
         return o
     }
 }
@@ -224,16 +231,6 @@ public struct QuerySpec: Sendable, Equatable {
         if let minDuration { o["min_duration"] = .double(minDuration) }
         return o
     }
-}
-
-/// How much of each match a subscriber receives.
-public enum MaskDetail: String, Sendable, CaseIterable {
-    /// Boxes, points and COCO RLE masks.
-    case rle
-    /// Boxes and points, no masks.
-    case box
-    /// Scores and times only.
-    case none
 }
 
 /// `subscribe` parameters: which events this connection receives.

@@ -8,6 +8,10 @@ struct SightlineCommand: AsyncParsableCommand {
         version: SightlineVersion.string,
         // One line per command group; each group lives in its own file.
         subcommands: [
+            StreamCommand.self,
+            QueryCommand.self,
+            TailCommand.self,
+            StatusCommand.self,
         ]
     )
 }

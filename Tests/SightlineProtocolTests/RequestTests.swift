@@ -1,4 +1,6 @@
+import Foundation
 import SightlineCore
+import SightlineGrounding
 import Testing
 
 @testable import SightlineProtocol
@@ -14,11 +16,11 @@ import Testing
     }
 
     @Test func decodesEveryOperation() throws {
-        let cases: [(String, Operation)] = [
+        let cases: [(String, RequestOperation)] = [
             (#"{"id":1,"op":"status"}"#, .status),
             (#"{"id":2,"op":"stream.add","params":{"id":"cam1","uri":"rtsp://cam/1","fps":5}}"#,
              .streamAdd(StreamSpec(id: "cam1", uri: "rtsp://cam/1", fps: 5))),
-            (#"{"id":3,"op":"stream.add","params":{"uri":"file:///v/a.mp4"}}"#, .streamAdd(StreamSpec(uri: "file:///v/a.mp4"))),
+            (#"{"id":3,"op":"stream.add","params":{"uri":"/v/a.mp4","loop":true}}"#, .streamAdd(StreamSpec(uri: "/v/a.mp4", loop: true))),
             (#"{"id":4,"op":"stream.remove","params":{"id":"cam1"}}"#, .streamRemove(id: "cam1")),
             (#"{"id":5,"op":"stream.list"}"#, .streamList),
             (#"{"id":6,"op":"query.add","params":{"text":"  a white car ","streams":["cam1"],"threshold":0.3,"min_duration":1.5}}"#,
@@ -36,7 +38,7 @@ import Testing
             // What a client writes, the server reads back the same.
             #expect(try Request.decode(request.json).get() == request)
         }
-        #expect(Set(cases.map(\.1.name)) == Set(Operation.names))
+        #expect(Set(cases.map(\.1.name)) == Set(RequestOperation.names))
     }
 
     @Test func repeatsTheIdItWasGiven() throws {
@@ -56,7 +58,7 @@ import Testing
         (#"{"id":1,"op":"status","params":{"verbose":true}}"#, .invalidParams, "params.verbose: unknown parameter"),
         (#"{"id":1,"op":"stream.add","params":{}}"#, .invalidParams, "params.uri: required"),
         (#"{"id":1,"op":"stream.add","params":{"uri":7}}"#, .invalidParams, "params.uri: expected string, got number"),
-        (#"{"id":1,"op":"stream.add","params":{"uri":"/no/scheme.mp4"}}"#, .invalidParams, "is not a URI"),
+        (#"{"id":1,"op":"stream.add","params":{"uri":"videos/a.mp4"}}"#, .invalidParams, "is neither a URI nor an absolute path"),
         (#"{"id":1,"op":"stream.add","params":{"uri":"file:///a","id":"../etc"}}"#, .invalidParams, "not a valid id"),
         (#"{"id":1,"op":"stream.add","params":{"uri":"file:///a","fps":0}}"#, .invalidParams, "params.fps: 0.0 is outside"),
         (#"{"id":1,"op":"stream.add","params":{"uri":"file:///a","fps":"2"}}"#, .invalidParams, "params.fps: expected number, got string"),
@@ -102,21 +104,31 @@ import Testing
         let hello = ServerHello(version: "0.1.0")
         #expect(JSONWriter.string(hello.json) == #"{"event":"hello","protocol":1,"server":"sightlined","version":"0.1.0"}"#)
         #expect(try ServerHello(json: hello.json) == hello)
-        #expect(JSONWriter.string(Event.lagged(dropped: 42).json) == #"{"event":"lagged","dropped":42}"#)
-        let status = StreamStatusEvent(stream: "cam1", state: "reconnecting", attempt: 3, error: "connection refused",
-                                       time: WireTime(millisecondsSince1970: 0))
-        #expect(JSONWriter.string(status.json)
-            == #"{"event":"stream.status","stream":"cam1","state":"reconnecting","attempt":3,"error":"connection refused","time":"1970-01-01T00:00:00.000Z"}"#)
+        #expect(try Event.lagged(dropped: 42).line() == Array(#"{"event":"lagged","dropped":42}"#.utf8) + [10])
+        let status = SourceStatus(stream: "cam1", state: .reconnecting(attempt: 3), error: "connection refused", retryIn: 4,
+                                  time: Date(timeIntervalSince1970: 0))
+        #expect(String(decoding: try Event.streamStatus(StreamStatusEvent(status)).line(), as: UTF8.self)
+            == #"{"event":"stream.status","stream":"cam1","state":"reconnecting","attempt":3,"error":"connection refused","retry_in":4,"time":"1970-01-01T00:00:00.000Z"}"# + "\n")
+        let failed = SourceStatus(stream: "cam2", state: .failed("no such file"), time: Date(timeIntervalSince1970: 1))
+        #expect(StreamStatusEvent(failed).json["error"] == "no such file")
     }
 
-    @Test func matchDetailIsStrippedAsAsked() throws {
-        let frame: JSONValue = ["pts": 1.5, "score": 0.8, "box": [1, 2, 3, 4], "point": [2, 3], "mask": ["size": [4, 4], "counts": "abc"]]
-        let match = try MatchEnvelope(body: ["event": "match.start", "stream": "cam1", "query": "q-1", "frames": [frame]])
-        #expect(match.body(for: .rle) == match.body)
-        let box = match.body(for: .box)["frames"]?.arrayValue?.first
+    @Test func matchLinesCarryTheDetailAsked() throws {
+        let mask = try RLEMask(height: 2, width: 2, counts: [1, 2, 1])
+        let frame = MatchFrame(pts: 1.5, score: 0.8, box: mask.boundingBox, point: PixelPoint(x: 1, y: 0), mask: mask)
+        let match = MatchEvent(kind: .start, stream: "cam1", query: "q-1", text: "a bike", track: 3,
+                               time: Date(timeIntervalSince1970: 2), pts: 1.5, frames: [frame])
+        func frame0(_ detail: MaskDetail) throws -> JSONValue? {
+            let line = try Event.match(match).line(detail: detail)
+            #expect(line.last == 10 && line.dropLast().allSatisfy { $0 != 10 })
+            let parsed = try JSONParser().parse(line)
+            #expect(parsed["event"] == "match.start" && parsed["stream"] == "cam1" && parsed["query"] == "q-1")
+            return parsed["frames"]?.arrayValue?.first
+        }
+        #expect(try frame0(.rle)?["mask"]?["size"] == [2, 2])
+        let box = try frame0(.box)
         #expect(box?["mask"] == nil && box?["box"] != nil && box?["point"] != nil)
-        let none = match.body(for: .none)["frames"]?.arrayValue?.first
+        let none = try frame0(.none)
         #expect(none?["mask"] == nil && none?["box"] == nil && none?["point"] == nil && none?["score"] == 0.8)
-        #expect(throws: SightlineError.self) { try MatchEnvelope(body: ["event": "match.begin", "stream": "a", "query": "b"]) }
     }
 }

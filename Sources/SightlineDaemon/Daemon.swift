@@ -1,0 +1,146 @@
+import Foundation
+import Logging
+import NIOPosix
+import ServiceLifecycle
+import UnixSignals
+import SightlineCore
+import SightlineProtocol
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Points where the service manager plugs in (systemd's `sd_notify`, socket activation,
+/// reload). The daemon calls them; it does not know who listens.
+public struct DaemonHooks: Sendable {
+    /// Once the socket serves (`READY=1`).
+    public var ready: @Sendable () -> Void = {}
+    /// From the scheduler's loop, at least every `watchdogInterval` while it is healthy (`WATCHDOG=1`).
+    public var watchdog: @Sendable () -> Void = {}
+    public var watchdogInterval: Duration = .seconds(5)
+    /// When shutdown begins (`STOPPING=1`).
+    public var stopping: @Sendable () -> Void = {}
+    /// A one-line summary whenever streams or queries change (`STATUS=`).
+    public var status: @Sendable (String) -> Void = { _ in }
+    /// A listening socket passed in by socket activation, used instead of binding the path.
+    public var listenDescriptor: CInt?
+    /// Called on SIGHUP. The daemon itself re-reads nothing on reload yet beyond logging it.
+    public var reload: @Sendable () -> Void = {}
+
+    public init() {}
+}
+
+/// `sightlined` as a library: builds every part from a configuration and runs them as one
+/// `ServiceGroup` that shuts down gracefully on SIGTERM and SIGINT.
+public struct Daemon: Sendable {
+    public static let version = "0.1.0"
+
+    public let configuration: DaemonConfiguration
+    public let model: ModelInfo
+    public var hooks: DaemonHooks
+    /// Builds the engine and grounding for the scheduler; `nil` runs without a model (streams
+    /// are watched, nothing is grounded).
+    let makeGrounder: (@Sendable () throws -> any BatchGrounder)?
+    /// The short side frames are scaled to for the engine; `nil` keeps the source's size.
+    let frameShortSide: Int?
+    let logger: Logger
+
+    public init(
+        configuration: DaemonConfiguration, model: ModelInfo, hooks: DaemonHooks = DaemonHooks(),
+        frameShortSide: Int? = nil, makeGrounder: (@Sendable () throws -> any BatchGrounder)? = nil, logger: Logger
+    ) {
+        self.configuration = configuration
+        self.model = model
+        self.hooks = hooks
+        self.frameShortSide = frameShortSide
+        self.makeGrounder = makeGrounder
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        let config = configuration
+        let store = try StateStore(directory: config.stateDirectory)
+        let registry = try Registry(store: store, configuration: config, logger: logger)
+        logger.info("state loaded", metadata: [
+            "directory": "\(config.stateDirectory)", "streams": "\(registry.streams.count)", "queries": "\(registry.queries.count)",
+        ])
+        let bus = EventBus(logger: logger)
+        let stats = RuntimeStats()
+        let socketGID: UInt32
+        if let name = config.socketGroup {
+            guard let entry = getgrnam(name) else { throw SightlineError(.invalidArgument, "socket.group: no group named \"\(name)\"") }
+            socketGID = entry.pointee.gr_gid
+        } else {
+            socketGID = getegid()
+        }
+        let policy = AccessPolicy(daemonUID: geteuid(), socketGID: socketGID, readAccess: config.readAccess)
+        let handler = RequestHandler(registry: registry, bus: bus, stats: stats, policy: policy, model: model,
+                                     version: Self.version, logger: logger)
+        let target: ListenTarget = hooks.listenDescriptor.map { .inheritedDescriptor($0, path: config.socketPath) }
+            ?? .path(config.socketPath, mode: config.readAccess == .anyone ? 0o666 : config.socketMode, group: config.socketGroup)
+        let eventLoops = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let hooks = self.hooks
+        let summary: @Sendable () -> String = {
+            "\(registry.streams.count) streams, \(registry.queries.count) queries, \(bus.subscriberCount) subscribers"
+        }
+        registry.observe { _ in hooks.status(summary()) }
+        let server = SocketServer(
+            target: target, handler: handler, bus: bus, stats: stats, eventLoopGroup: eventLoops,
+            subscriberQueue: config.subscriberQueue, stuckAfter: .milliseconds(Int(config.subscriberStuckSeconds * 1000)),
+            logger: logger, onReady: {
+                hooks.ready()
+                hooks.status(summary())
+            })
+        var scheduler: Scheduler?
+        let frameQueue = FrameQueue(framesPerStream: config.framesPerStream) { stats.dropped($0) }
+        if let makeGrounder {
+            let grounder = try makeGrounder()
+            let s = Scheduler(queue: frameQueue, grounder: grounder, bus: bus, stats: stats, queries: registry.queries,
+                              maxBatch: config.maxBatch, watchdog: hooks.watchdog, watchdogInterval: hooks.watchdogInterval, logger: logger)
+            registry.observe { change in
+                if case .queriesChanged(let queries) = change { s.update(queries: queries) }
+            }
+            scheduler = s
+        }
+        let grounding = scheduler != nil
+        let activeScheduler = scheduler
+        let ingest = Ingest(
+            registry: registry, bus: bus, stats: stats, shortSide: frameShortSide, logger: logger,
+            sink: { frame in if grounding { frameQueue.offer(frame) } },
+            onRemoved: { id in activeScheduler?.forget(stream: id) })
+        scheduler?.start()
+        defer { scheduler?.stop() }
+        var services: [any Service] = [ingest, server]
+        services.append(SignalService(reload: hooks.reload, logger: logger))
+        let group = ServiceGroup(configuration: .init(
+            services: services.map { .init(service: $0) },
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger))
+        do {
+            try await withGracefulShutdownHandler {
+                try await group.run()
+            } onGracefulShutdown: {
+                hooks.stopping()
+            }
+        } catch {
+            try? await eventLoops.shutdownGracefully()
+            throw error
+        }
+        try await eventLoops.shutdownGracefully()
+        logger.info("sightlined stopped")
+    }
+}
+
+/// Listens for SIGHUP and passes it to the reload hook.
+struct SignalService: Service {
+    let reload: @Sendable () -> Void
+    let logger: Logger
+
+    func run() async throws {
+        let signals = await UnixSignalsSequence(trapping: .sighup)
+        for await _ in signals.cancelOnGracefulShutdown() {
+            logger.info("SIGHUP: reloading")
+            reload()
+        }
+    }
+}

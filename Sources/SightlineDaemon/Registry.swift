@@ -1,0 +1,160 @@
+import Foundation
+import Logging
+import NIOPosix
+import SightlineCore
+import SightlineProtocol
+import Synchronization
+
+/// A change the rest of the daemon reacts to (ingest starts or stops sources, the scheduler
+/// updates its queries).
+public enum RegistryChange: Sendable {
+    case streamAdded(StreamRecord)
+    case streamRemoved(StreamRecord)
+    case queriesChanged([QueryRecord])
+}
+
+/// The streams and standing queries, stored in the state directory.
+///
+/// Every change is written to disk before it is applied and answered, so an acknowledged
+/// change survives a crash. Changes run one at a time on a dedicated I/O thread (the writes
+/// fsync, which must not block the cooperative pool), which also keeps them in order.
+public final class Registry: Sendable {
+    private struct State {
+        var persisted: PersistedState
+        var observers: [@Sendable (RegistryChange) -> Void] = []
+    }
+
+    private let store: StateStore
+    private let io: NIOThreadPool
+    private let state: Mutex<State>
+    private let limits: (streams: Int, queries: Int)
+    private let defaults: (fps: Double, threshold: Double, minDuration: Double)
+    private let logger: Logger
+
+    public init(store: StateStore, configuration: DaemonConfiguration, logger: Logger) throws(SightlineError) {
+        self.store = store
+        self.state = Mutex(State(persisted: try store.load()))
+        self.limits = (configuration.maxStreams, configuration.maxQueries)
+        self.defaults = (configuration.defaultFPS, configuration.defaultThreshold, configuration.defaultMinDuration)
+        self.logger = logger
+        self.io = NIOThreadPool(numberOfThreads: 1)
+        io.start()
+    }
+
+    deinit {
+        io.shutdownGracefully { _ in }
+    }
+
+    public var streams: [StreamRecord] { state.withLock { $0.persisted.streams } }
+    public var queries: [QueryRecord] { state.withLock { $0.persisted.queries } }
+
+    /// Called after every change, on the I/O thread; must not block.
+    public func observe(_ observer: @escaping @Sendable (RegistryChange) -> Void) {
+        state.withLock { $0.observers.append(observer) }
+    }
+
+    public func addStream(_ spec: StreamSpec) async throws(SightlineError) -> StreamRecord {
+        try await mutate { persisted in
+            guard persisted.streams.count < self.limits.streams else {
+                throw SightlineError(.unavailable, "the daemon already has \(self.limits.streams) streams (streams.max)")
+            }
+            let id = spec.id ?? Self.generateID(prefix: "s-", taken: Set(persisted.streams.map(\.id)))
+            if persisted.streams.contains(where: { $0.id == id }) {
+                throw SightlineError(.alreadyExists, "a stream with id \"\(id)\" exists already", context: ["stream": id])
+            }
+            let record = StreamRecord(id: id, uri: spec.uri, fps: spec.fps ?? self.defaults.fps, loop: spec.loop, created: Date())
+            persisted.streams.append(record)
+            return (record, .streamAdded(record))
+        }
+    }
+
+    public func removeStream(id: String) async throws(SightlineError) -> StreamRecord {
+        try await mutate { persisted in
+            guard let index = persisted.streams.firstIndex(where: { $0.id == id }) else {
+                throw SightlineError(.notFound, "no stream \"\(id)\"", context: ["stream": id])
+            }
+            let record = persisted.streams.remove(at: index)
+            return (record, .streamRemoved(record))
+        }
+    }
+
+    public func addQuery(_ spec: QuerySpec) async throws(SightlineError) -> QueryRecord {
+        try await mutate { persisted in
+            guard persisted.queries.count < self.limits.queries else {
+                throw SightlineError(.unavailable, "the daemon already has \(self.limits.queries) queries (queries.max)")
+            }
+            let known = Set(persisted.streams.map(\.id))
+            if let missing = spec.streams.first(where: { !known.contains($0) }) {
+                throw SightlineError(.notFound, "no stream \"\(missing)\" (add it first, or leave streams out to watch every stream)",
+                                     context: ["stream": missing])
+            }
+            let record = QueryRecord(
+                id: Self.generateID(prefix: "q-", taken: Set(persisted.queries.map(\.id))),
+                text: spec.text, streams: spec.streams,
+                threshold: spec.threshold ?? self.defaults.threshold,
+                minDuration: spec.minDuration ?? self.defaults.minDuration, created: Date())
+            persisted.queries.append(record)
+            return (record, .queriesChanged(persisted.queries))
+        }
+    }
+
+    public func removeQuery(id: String) async throws(SightlineError) -> QueryRecord {
+        try await mutate { persisted in
+            guard let index = persisted.queries.firstIndex(where: { $0.id == id }) else {
+                throw SightlineError(.notFound, "no query \"\(id)\"", context: ["query": id])
+            }
+            let record = persisted.queries.remove(at: index)
+            return (record, .queriesChanged(persisted.queries))
+        }
+    }
+
+    /// Runs `change` on a copy of the state, stores the copy, then publishes it. A failed
+    /// write leaves memory and disk as they were.
+    private func mutate<T: Sendable>(
+        _ change: @escaping @Sendable (inout PersistedState) throws -> (T, RegistryChange)
+    ) async throws(SightlineError) -> T {
+        let outcome: Result<T, SightlineError>
+        do {
+            outcome = try await io.runIfActive { () -> Result<T, SightlineError> in
+                var copy = self.state.withLock { $0.persisted }
+                do {
+                    let (value, event) = try change(&copy)
+                    try self.store.save(copy)
+                    let observers = self.state.withLock { state in
+                        state.persisted = copy
+                        return state.observers
+                    }
+                    // Still on the I/O thread, so observers see changes in the order they were stored.
+                    for observer in observers { observer(event) }
+                    return .success(value)
+                } catch let error as SightlineError {
+                    return .failure(error)
+                } catch {
+                    return .failure(SightlineError(.internalError, "\(error)"))
+                }
+            }
+        } catch {
+            throw SightlineError(.unavailable, "the daemon is shutting down")
+        }
+        switch outcome {
+        case .success(let value):
+            return value
+        case .failure(let error):
+            if error.code == .system { logger.error("cannot store the state", metadata: ["error": "\(error)"]) }
+            throw error
+        }
+    }
+
+    static func generateID(prefix: String, taken: Set<String>) -> String {
+        while true {
+            let id = prefix + String(UInt32.random(in: 0...UInt32.max), radix: 16).leftPadded(to: 8)
+            if !taken.contains(id) { return id }
+        }
+    }
+}
+
+extension String {
+    func leftPadded(to width: Int) -> String {
+        count >= width ? self : String(repeating: "0", count: width - count) + self
+    }
+}

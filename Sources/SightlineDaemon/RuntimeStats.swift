@@ -1,0 +1,91 @@
+import Foundation
+import SightlineCore
+import SightlineProtocol
+import Synchronization
+
+/// Per-stream counters for `status` and metrics. Updated from ingest, the scheduler and the
+/// subscriber writers; every update is a short critical section.
+public final class RuntimeStats: Sendable {
+    public struct Stream: Sendable, Equatable {
+        public var state: String = "starting"
+        public var error: String?
+        /// Frames that reached the scheduler.
+        public var received = 0
+        /// Frames the engine processed.
+        public var processed = 0
+        /// Frames dropped before the engine, oldest first (by ingest or the scheduler).
+        public var dropped = 0
+        /// Match events produced.
+        public var matches = 0
+        var arrivals = RecentValues(capacity: 32)
+        var groundingLatency = RecentValues(capacity: 512)
+        var deliveryLatency = RecentValues(capacity: 512)
+
+        /// Sampled frames per second over the last arrivals.
+        public var sampledFPS: Double {
+            guard arrivals.count >= 2, let first = arrivals.oldest, let last = arrivals.newest, last > first else { return 0 }
+            return Double(arrivals.count - 1) / (last - first)
+        }
+        /// Seconds from capture to grounded, over the last frames.
+        public func groundingPercentile(_ p: Double) -> Double? { groundingLatency.percentile(p) }
+        /// Seconds from capture to event line written, over the last events.
+        public func deliveryPercentile(_ p: Double) -> Double? { deliveryLatency.percentile(p) }
+    }
+
+    private let streams = Mutex<[String: Stream]>([:])
+    public let started = Date()
+
+    public init() {}
+
+    public func snapshot() -> [String: Stream] { streams.withLock { $0 } }
+    public func snapshot(_ id: String) -> Stream { streams.withLock { $0[id] } ?? Stream() }
+
+    private func update(_ id: String, _ body: (inout Stream) -> Void) {
+        streams.withLock { body(&$0[id, default: Stream()]) }
+    }
+
+    public func status(_ status: SourceStatus) {
+        update(status.stream) {
+            $0.state = status.state.name
+            if case .failed(let message) = status.state { $0.error = message } else { $0.error = status.error }
+        }
+    }
+
+    public func arrived(_ id: String, at time: Date) { update(id) { $0.received += 1; $0.arrivals.add(time.timeIntervalSince1970) } }
+    public func dropped(_ id: String, count: Int = 1) { update(id) { $0.dropped += count } }
+    public func processed(_ id: String, latency: Double) { update(id) { $0.processed += 1; $0.groundingLatency.add(latency) } }
+    public func matched(_ id: String, count: Int) { update(id) { $0.matches += count } }
+    public func delivered(_ id: String, latency: Double) { update(id) { $0.deliveryLatency.add(latency) } }
+    public func remove(_ id: String) { _ = streams.withLock { $0.removeValue(forKey: id) } }
+}
+
+/// The last `capacity` values, for rates and percentiles that follow recent behaviour.
+struct RecentValues: Sendable, Equatable {
+    private var values: [Double] = []
+    private var next = 0
+    let capacity: Int
+
+    init(capacity: Int) { self.capacity = capacity }
+
+    var count: Int { values.count }
+
+    mutating func add(_ value: Double) {
+        if values.count < capacity {
+            values.append(value)
+        } else {
+            values[next] = value
+        }
+        next = (next + 1) % capacity
+    }
+
+    var newest: Double? { values.isEmpty ? nil : values[(next - 1 + values.count) % values.count] }
+    var oldest: Double? { values.isEmpty ? nil : (values.count < capacity ? values[0] : values[next]) }
+
+    /// Nearest-rank percentile, `p` in 0...100.
+    func percentile(_ p: Double) -> Double? {
+        guard !values.isEmpty else { return nil }
+        let sorted = values.sorted()
+        let rank = Int((p / 100 * Double(sorted.count)).rounded(.up))
+        return sorted[max(0, min(sorted.count - 1, rank - 1))]
+    }
+}

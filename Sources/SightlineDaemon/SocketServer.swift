@@ -1,0 +1,215 @@
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+import SightlineCore
+import SightlineProtocol
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Where the server listens: a path it binds itself, or a socket systemd already bound and
+/// passed in (socket activation).
+public enum ListenTarget: Sendable {
+    case path(String, mode: Int, group: String?)
+    case inheritedDescriptor(CInt, path: String?)
+}
+
+/// The Unix socket server: greets each connection, answers its requests line by line and,
+/// once it subscribes, writes its events. Each connection runs in its own child task of a
+/// discarding task group and catches its own errors, so one bad peer never touches another.
+public final class SocketServer: Service, Sendable {
+    let target: ListenTarget
+    let handler: RequestHandler
+    let bus: EventBus
+    let stats: RuntimeStats
+    let group: MultiThreadedEventLoopGroup
+    let subscriberQueue: Int
+    let stuckAfter: Duration
+    let logger: Logger
+    let onReady: @Sendable () -> Void
+
+    public init(
+        target: ListenTarget, handler: RequestHandler, bus: EventBus, stats: RuntimeStats,
+        eventLoopGroup: MultiThreadedEventLoopGroup, subscriberQueue: Int, stuckAfter: Duration,
+        logger: Logger, onReady: @escaping @Sendable () -> Void = {}
+    ) {
+        self.target = target
+        self.handler = handler
+        self.bus = bus
+        self.stats = stats
+        self.group = eventLoopGroup
+        self.subscriberQueue = subscriberQueue
+        self.stuckAfter = stuckAfter
+        self.logger = logger
+        self.onReady = onReady
+    }
+
+    public func run() async throws {
+        let server = try await bind()
+        let hello = ServerHello(version: handler.version)
+        try await withGracefulShutdownHandler {
+            try await withThrowingDiscardingTaskGroup { tasks in
+                try await server.executeThenClose { inbound in
+                    onReady()
+                    for try await connection in inbound {
+                        tasks.addTask { await self.serve(connection, hello: hello) }
+                    }
+                }
+                // The listener is closed: end the remaining connections too.
+                tasks.cancelAll()
+            }
+        } onGracefulShutdown: {
+            server.channel.close(promise: nil)
+        }
+        if case .path(let path, _, _) = target { unlink(path) }
+        logger.info("socket server stopped")
+    }
+
+    static let acceptBuffer = NIOAsyncSequenceProducerBackPressureStrategies.HighLowWatermark(lowWatermark: 64, highWatermark: 1024)
+
+    private func bind() async throws -> NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never> {
+        let bootstrap = ServerBootstrap(group: group)
+            // Connections that were opened and dropped before being accepted still count
+            // against the backlog, so a burst needs room.
+            .serverChannelOption(.backlog, value: 4096)
+            .serverChannelOption(.maxMessagesPerRead, value: 64)
+        let initializer: @Sendable (Channel) -> EventLoopFuture<NIOAsyncChannel<ByteBuffer, ByteBuffer>> = { child in
+            child.eventLoop.makeCompletedFuture {
+                try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: child)
+            }
+        }
+        switch target {
+        case .inheritedDescriptor(let fd, let path):
+            logger.info("serving on the socket passed by the service manager", metadata: ["fd": "\(fd)", "path": "\(path ?? "?")"])
+            return try await bootstrap.bind(fd, serverBackPressureStrategy: Self.acceptBuffer, childChannelInitializer: initializer)
+        case .path(let path, let mode, let groupName):
+            try prepare(path: path)
+            // Created 0600 under a strict umask, then opened up to the configured mode, so
+            // that there is no instant at which the socket is wider open than configured.
+            let previous = umask(0o177)
+            let channel: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>
+            do {
+                channel = try await bootstrap.bind(
+                    unixDomainSocketPath: path, serverBackPressureStrategy: Self.acceptBuffer, childChannelInitializer: initializer)
+            } catch {
+                umask(previous)
+                throw SightlineError(.system, "cannot listen on \(path): \(error)", context: ["socket": path])
+            }
+            umask(previous)
+            if let groupName {
+                guard let entry = getgrnam(groupName) else {
+                    throw SightlineError(.invalidArgument, "socket.group: no group named \"\(groupName)\"")
+                }
+                guard chown(path, UInt32.max, entry.pointee.gr_gid) == 0 else {
+                    throw SightlineError.fromErrno("cannot give the socket to group \(groupName):", path: path)
+                }
+            }
+            guard chmod(path, mode_t(mode)) == 0 else { throw SightlineError.fromErrno("cannot chmod", path: path) }
+            logger.info("listening", metadata: ["socket": "\(path)", "mode": "\(String(mode, radix: 8))"])
+            return channel
+        }
+    }
+
+    /// Makes the socket's directory and clears a stale socket file, but refuses to take over
+    /// a socket another daemon still serves.
+    private func prepare(path: String) throws {
+        guard path.utf8.count < 108 else {
+            throw SightlineError(.invalidArgument, "socket path is \(path.utf8.count) bytes; Unix sockets allow at most 107", context: ["socket": path])
+        }
+        let directory = (path as NSString).deletingLastPathComponent
+        try StateStore.makeDirectory(directory, mode: 0o755)
+        var info = stat()
+        guard lstat(path, &info) == 0 else { return }
+        guard (info.st_mode & S_IFMT) == S_IFSOCK else {
+            throw SightlineError(.invalidArgument, "\(path) exists and is not a socket", context: ["socket": path])
+        }
+        if Self.someoneListens(on: path) {
+            throw SightlineError(.unavailable, "another sightlined is listening on \(path)", context: ["socket": path])
+        }
+        unlink(path)
+    }
+
+    static func someoneListens(on path: String) -> Bool {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            let bytes = Array(path.utf8.prefix(raw.count - 1))
+            raw.copyBytes(from: bytes)
+            raw[bytes.count] = 0
+        }
+        let result = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        return result == 0
+    }
+
+    /// One connection, start to end. Never throws: whatever goes wrong is this connection's
+    /// problem alone, and is logged.
+    private func serve(_ connection: NIOAsyncChannel<ByteBuffer, ByteBuffer>, hello: ServerHello) async {
+        let channel = connection.channel
+        let peer: PeerCredentials
+        do {
+            peer = try await PeerCredentials.of(channel)
+        } catch {
+            logger.debug("connection closed before its credentials could be read", metadata: ["error": "\(error)"])
+            try? await channel.close()
+            return
+        }
+        var connectionLogger = logger
+        connectionLogger[metadataKey: "peer"] = "\(peer)"
+        let log = connectionLogger
+        let queue = SubscriberQueue(capacity: subscriberQueue, stuckAfter: stuckAfter)
+        let context = ConnectionContext(peer: peer, queue: queue) { channel.close(promise: nil) }
+        do {
+            try await connection.executeThenClose { inbound, outbound in
+                try await outbound.write(ByteBuffer(bytes: JSONWriter.line(hello.json)))
+                try await withThrowingTaskGroup(of: Void.self) { tasks in
+                    // Events: written as the subscriber queue yields them, alongside replies.
+                    tasks.addTask {
+                        while let line = await queue.next() {
+                            try await outbound.write(ByteBuffer(bytes: line.bytes))
+                            if let capture = line.captureTime, let stream = line.stream {
+                                self.stats.delivered(stream, latency: Date().timeIntervalSince(capture))
+                            }
+                        }
+                        if queue.isStuck { channel.close(promise: nil) }
+                    }
+                    var decoder = LineDecoder()
+                    do {
+                    for try await buffer in inbound {
+                        for output in decoder.feed(buffer.readableBytesView) {
+                            let reply: Reply
+                            switch output {
+                            case .line(let line):
+                                if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { continue }
+                                reply = await self.handler.handle(line: line, context: context)
+                            case .tooLong(let seen):
+                                reply = .failure(.null, SightlineError(
+                                    .lineTooLong, "line longer than \(ProtocolLimits.maxLineBytes) bytes (\(seen) so far); discarded up to its newline"))
+                            }
+                            try await outbound.write(ByteBuffer(bytes: JSONWriter.line(reply.json)))
+                        }
+                    }
+                    } catch {
+                        queue.close()
+                        throw error
+                    }
+                    let unfinished = decoder.finish()
+                    if unfinished > 0 { log.debug("peer hung up in the middle of a line", metadata: ["bytes": "\(unfinished)"]) }
+                    queue.close()
+                    try await tasks.waitForAll()
+                }
+            }
+        } catch {
+            log.debug("connection ended with an error", metadata: ["error": "\(error)"])
+        }
+        if let id = context.subscriberID { bus.unsubscribe(id) }
+        queue.close()
+    }
+}

@@ -1,0 +1,43 @@
+import ArgumentParser
+import Foundation
+import SightlineDaemon
+import SightlineProtocol
+
+/// `sightline status`.
+struct StatusCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "status", abstract: "Show the daemon's model, streams, queries and health.")
+
+    @Flag(name: .long, help: "Print the daemon's JSON.")
+    var json = false
+
+    @OptionGroup var connection: SocketOptions
+
+    func run() async throws {
+        let status = try await connection.withClient { try await $0.request(.status) }
+        if json {
+            print(JSONWriter.string(.object(status)))
+            return
+        }
+        let model = status["model"]
+        print("sightlined \(Display.json(status["version"])) (protocol \(Display.json(status["protocol"]))), up \(Display.number(status["uptime"], digits: 1)) s, \(Display.json(status["subscribers"])) subscribers")
+        print("model: \(Display.json(model?["name"]))\(model?["path"].map { " (\(Display.json($0)))" } ?? "")")
+        if model?["test_model"]?.boolValue == true {
+            print("  warning: the bundled tiny test model, for demos and tests only: its matches mean nothing")
+        }
+        if let note = model?["note"]?.stringValue { print("  \(note)") }
+        print("")
+        let streams = (status["streams"]?.arrayValue ?? []).map { s in
+            [Display.json(s["id"]), Display.json(s["state"]), Display.number(s["sampled_fps"]), Display.json(s["frames"]),
+             Display.json(s["processed"]), Display.json(s["drops"]), Display.json(s["matches"]),
+             s["latency_ms"]?["p50"] == nil ? "-" : "\(Display.number(s["latency_ms"]?["p50"], digits: 0))/\(Display.number(s["latency_ms"]?["p99"], digits: 0))",
+             Display.json(s["error"] ?? s["uri"])]
+        }
+        print(Display.table(["STREAM", "STATE", "FPS", "FRAMES", "PROCESSED", "DROPS", "MATCHES", "LATENCY_MS p50/p99", "URI/ERROR"], streams))
+        print("")
+        let queries = (status["queries"]?.arrayValue ?? []).map { q in
+            let streams = q["streams"]?.arrayValue?.compactMap(\.stringValue) ?? []
+            return [Display.json(q["id"]), streams.isEmpty ? "all" : streams.joined(separator: ","), Display.json(q["text"])]
+        }
+        print(Display.table(["QUERY", "STREAMS", "TEXT"], queries))
+    }
+}

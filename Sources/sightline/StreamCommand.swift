@@ -1,0 +1,75 @@
+import ArgumentParser
+import Foundation
+import SightlineDaemon
+import SightlineProtocol
+
+/// `sightline stream add|rm|ls`.
+struct StreamCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "stream",
+        abstract: "Add, remove and list the daemon's video streams.",
+        subcommands: [Add.self, Remove.self, List.self]
+    )
+
+    struct Add: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Add a stream (an RTSP camera, a file, any URI GStreamer opens).")
+
+        @Argument(help: "A URI (rtsp://..., file:///...) or a file path.")
+        var uri: String
+
+        @Option(name: .long, help: "Stream id (letters, digits, . _ -); generated when left out.")
+        var id: String?
+
+        @Option(name: .long, help: "Frames per second to sample (default: the daemon's streams.default_fps).")
+        var fps: Double?
+
+        @Flag(name: .long, help: "Start a file again at its end.")
+        var loop = false
+
+        @OptionGroup var connection: SocketOptions
+
+        func run() async throws {
+            var target = uri
+            // A relative path means nothing to the daemon, whose working directory differs.
+            if !target.contains("://"), !target.hasPrefix("/") {
+                target = FileManager.default.currentDirectoryPath + "/" + target
+            }
+            let result = try await connection.withClient { try await $0.request(.streamAdd(StreamSpec(id: id, uri: target, fps: fps, loop: loop))) }
+            print(Display.json(result["stream"]?["id"]))
+        }
+    }
+
+    struct Remove: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "rm", abstract: "Remove a stream.")
+
+        @Argument(help: "The stream's id.")
+        var id: String
+
+        @OptionGroup var connection: SocketOptions
+
+        func run() async throws {
+            _ = try await connection.withClient { try await $0.request(.streamRemove(id: id)) }
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "ls", abstract: "List the streams.")
+
+        @Flag(name: .long, help: "Print the daemon's JSON.")
+        var json = false
+
+        @OptionGroup var connection: SocketOptions
+
+        func run() async throws {
+            let result = try await connection.withClient { try await $0.request(.streamList) }
+            if json {
+                print(JSONWriter.string(.object(result)))
+                return
+            }
+            let rows = (result["streams"]?.arrayValue ?? []).map { s in
+                [Display.json(s["id"]), Display.number(s["fps"]), s["loop"]?.boolValue == true ? "yes" : "no", Display.json(s["created"]), Display.json(s["uri"])]
+            }
+            print(Display.table(["ID", "FPS", "LOOP", "CREATED", "URI"], rows))
+        }
+    }
+}

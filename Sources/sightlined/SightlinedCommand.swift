@@ -1,0 +1,145 @@
+import ArgumentParser
+import Foundation
+import Logging
+import SightlineCore
+import SightlineDaemon
+import SightlineProtocol
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `sightlined`: the Sightline daemon.
+@main
+struct SightlinedCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sightlined",
+        abstract: "The Sightline daemon: watches video streams and pushes grounding events for standing queries over a Unix socket.",
+        discussion: """
+            Settings come from embedded defaults, then the configuration file, then SIGHTLINE_* environment variables, \
+            then these flags. Docs/configuration.md describes every setting.
+            """,
+        version: Daemon.version
+    )
+
+    @Option(name: .long, help: "Configuration file (default: $SIGHTLINE_CONFIG, /etc/sightline/sightlined.toml as a service, ~/.config/sightline/sightlined.toml).")
+    var config: String?
+
+    @Option(name: .long, help: "Unix socket to listen on.")
+    var socket: String?
+
+    @Option(name: .customLong("state-dir"), help: "Directory for streams and standing queries.")
+    var stateDirectory: String?
+
+    @Option(name: .long, help: "CLIP checkpoint directory.")
+    var model: String?
+
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
+    var logLevel: String?
+
+    @Option(name: .customLong("metrics-address"), help: "host:port to serve Prometheus metrics on.")
+    var metricsAddress: String?
+
+    @Flag(name: .customLong("check-config"), help: "Print the resolved configuration and exit.")
+    var checkConfig = false
+
+    func run() async throws {
+        let environment = ProcessInfo.processInfo.environment
+        let run = RunEnvironment(variables: environment, uid: geteuid(), home: NSHomeDirectory())
+        var settings = DaemonConfiguration(defaultsFor: run)
+        do {
+            if let file = try Self.configFile(explicit: config, environment: environment, run: run) {
+                guard let handle = FileHandle(forReadingAtPath: file), let data = try? handle.readToEnd() ?? Data() else {
+                    throw SightlineError(.fileNotFound, "cannot read the configuration file \(file)", context: ["file": file])
+                }
+                guard let text = String(validating: data, as: UTF8.self) else {
+                    throw SightlineError(.invalidFile, "the configuration file \(file) is not UTF-8 text", context: ["file": file])
+                }
+                try settings.apply(ConfigFile(parsing: text, name: file))
+            }
+            try settings.apply(environment: environment)
+            if let socket { settings.socketPath = socket }
+            if let stateDirectory { settings.stateDirectory = stateDirectory }
+            if let model { settings.modelPath = model }
+            if let logLevel {
+                guard DaemonConfiguration.logLevels.contains(logLevel) else {
+                    throw SightlineError(.invalidArgument, "--log-level must be one of \(DaemonConfiguration.logLevels.joined(separator: ", "))")
+                }
+                settings.logLevel = logLevel
+            }
+            if let metricsAddress {
+                _ = try DaemonConfiguration.parseAddress(metricsAddress, field: "--metrics-address")
+                settings.metricsAddress = metricsAddress
+            }
+        } catch let error as SightlineError {
+            Self.fail(error)
+        }
+        if checkConfig {
+            print(Self.describe(settings))
+            return
+        }
+        let level = Logger.Level(rawValue: settings.logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "sightlined")
+        let modelInfo = ModelResolution.describe(settings)
+        if modelInfo.isTestModel {
+            logger.warning("running the bundled tiny test model: for demos and tests only, its matches mean nothing; get a real model with `\(ModelInfo.realModelHint)`",
+                           metadata: ["model": "\(modelInfo.path ?? "")"])
+        } else {
+            logger.notice("model", metadata: ["name": "\(modelInfo.name)", "path": "\(modelInfo.path ?? "")"])
+        }
+        if let note = modelInfo.note, !modelInfo.isTestModel { logger.warning("\(note)") }
+        do {
+            try await Daemon(configuration: settings, model: modelInfo, logger: logger).run()
+        } catch let error as SightlineError {
+            logger.critical("\(error.message)", metadata: error.context.isEmpty ? nil : error.context.mapValues { "\($0)" })
+            throw ExitCode(1)
+        }
+    }
+
+    static func fail(_ error: SightlineError) -> Never {
+        FileHandle.standardError.write(Data("sightlined: \(error.message)\n".utf8))
+        Foundation.exit(1)
+    }
+
+    static func configFile(explicit: String?, environment: [String: String], run: RunEnvironment) throws -> String? {
+        if let explicit { return explicit }
+        if let fromEnv = environment["SIGHTLINE_CONFIG"], !fromEnv.isEmpty { return fromEnv }
+        let candidate: String
+        if run.isService {
+            candidate = "/etc/sightline/sightlined.toml"
+        } else {
+            let base = environment["XDG_CONFIG_HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? "\(run.home ?? "/tmp")/.config"
+            candidate = "\(base)/sightline/sightlined.toml"
+        }
+        return FileManager.default.fileExists(atPath: candidate) ? candidate : nil
+    }
+
+    static func describe(_ c: DaemonConfiguration) -> String {
+        """
+        socket.path = \(c.socketPath)
+        socket.mode = 0o\(String(c.socketMode, radix: 8))
+        socket.group = \(c.socketGroup ?? "(daemon's group)")
+        socket.read_access = \(c.readAccess.rawValue)
+        state.directory = \(c.stateDirectory)
+        model.path = \(c.modelPath ?? "(unset)")
+        model.repository = \(c.modelRepository ?? "(unset)")
+        model.threads = \(c.engineThreads)
+        scheduler.max_batch = \(c.maxBatch)
+        scheduler.frames_per_stream = \(c.framesPerStream)
+        streams.default_fps = \(c.defaultFPS)
+        streams.max = \(c.maxStreams)
+        queries.default_threshold = \(c.defaultThreshold)
+        queries.default_min_duration = \(c.defaultMinDuration)
+        queries.max = \(c.maxQueries)
+        subscribers.queue = \(c.subscriberQueue)
+        subscribers.stuck_after = \(c.subscriberStuckSeconds)
+        metrics.address = \(c.metricsAddress ?? "(off)")
+        log.level = \(c.logLevel)
+        """
+    }
+}

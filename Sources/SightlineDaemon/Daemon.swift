@@ -65,7 +65,8 @@ public struct Daemon: Sendable {
             "directory": "\(config.stateDirectory)", "streams": "\(registry.streams.count)", "queries": "\(registry.queries.count)",
         ])
         let bus = EventBus(logger: logger)
-        let stats = RuntimeStats()
+        let metrics = config.metricsAddress == nil ? nil : DaemonMetrics()
+        let stats = RuntimeStats(metrics: metrics)
         let socketGID: UInt32
         if let name = config.socketGroup {
             guard let entry = getgrnam(name) else { throw SightlineError(.invalidArgument, "socket.group: no group named \"\(name)\"") }
@@ -112,6 +113,11 @@ public struct Daemon: Sendable {
         defer { scheduler?.stop() }
         var services: [any Service] = [ingest, server]
         services.append(SignalService(reload: hooks.reload, logger: logger))
+        if let address = config.metricsAddress, let metrics {
+            services.append(try MetricsServer(address: address, group: eventLoops, logger: logger) {
+                metrics.exposition(stats: stats, subscribers: bus.subscriberCount)
+            })
+        }
         let group = ServiceGroup(configuration: .init(
             services: services.map { .init(service: $0) },
             gracefulShutdownSignals: [.sigterm, .sigint],

@@ -34,8 +34,11 @@ public final class RuntimeStats: Sendable {
 
     private let streams = Mutex<[String: Stream]>([:])
     public let started = Date()
+    let metrics: DaemonMetrics?
 
-    public init() {}
+    public init(metrics: DaemonMetrics? = nil) {
+        self.metrics = metrics
+    }
 
     public func snapshot() -> [String: Stream] { streams.withLock { $0 } }
     public func snapshot(_ id: String) -> Stream { streams.withLock { $0[id] } ?? Stream() }
@@ -51,11 +54,30 @@ public final class RuntimeStats: Sendable {
         }
     }
 
-    public func arrived(_ id: String, at time: Date) { update(id) { $0.received += 1; $0.arrivals.add(time.timeIntervalSince1970) } }
-    public func dropped(_ id: String, count: Int = 1) { update(id) { $0.dropped += count } }
-    public func processed(_ id: String, latency: Double) { update(id) { $0.processed += 1; $0.groundingLatency.add(latency) } }
-    public func matched(_ id: String, count: Int) { update(id) { $0.matches += count } }
-    public func delivered(_ id: String, latency: Double) { update(id) { $0.deliveryLatency.add(latency) } }
+    public func arrived(_ id: String, at time: Date) {
+        update(id) { $0.received += 1; $0.arrivals.add(time.timeIntervalSince1970) }
+        metrics?.arrived(id)
+    }
+
+    public func dropped(_ id: String, count: Int = 1) {
+        update(id) { $0.dropped += count }
+        metrics?.dropped(id, count: count)
+    }
+
+    public func processed(_ id: String, latency: Double) {
+        update(id) { $0.processed += 1; $0.groundingLatency.add(latency) }
+        metrics?.processed(id, latency: latency)
+    }
+
+    public func matched(_ id: String, query: String) {
+        update(id) { $0.matches += 1 }
+        metrics?.matched(id, query: query)
+    }
+
+    public func delivered(_ id: String, latency: Double) {
+        update(id) { $0.deliveryLatency.add(latency) }
+        metrics?.delivered(id, latency: latency)
+    }
     public func remove(_ id: String) { _ = streams.withLock { $0.removeValue(forKey: id) } }
 }
 

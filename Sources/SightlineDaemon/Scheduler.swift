@@ -137,10 +137,7 @@ public final class Scheduler: @unchecked Sendable {
     }
 
     public func start() {
-        let thread = Thread { [self] in loop() }
-        thread.name = "sightline-engine"
-        thread.stackSize = 16 << 20
-        thread.start()
+        DedicatedThread.start(name: "sl-engine") { [self] in loop() }
     }
 
     /// Stops after the batch in progress and waits for the thread to finish.
@@ -168,7 +165,7 @@ public final class Scheduler: @unchecked Sendable {
                 let now = Date()
                 for frame in batch { stats.processed(frame.stream, latency: now.timeIntervalSince(frame.captureTime)) }
                 for event in events {
-                    stats.matched(event.stream, count: 1)
+                    stats.matched(event.stream, query: event.query)
                     bus.publish(.match(event), captureTime: event.time)
                 }
             } catch {

@@ -118,6 +118,7 @@ let package = Package(
             name: "sightline-bench",
             dependencies: [
                 "SightlineCore",
+                "SightlineMedia",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

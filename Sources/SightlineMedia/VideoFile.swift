@@ -18,9 +18,10 @@ public func readFrames(
     sampleRate: Double? = nil,
     shortSide: Int? = nil,
     stream: String? = nil,
+    keyframesOnly: Bool = false,
     logger: Logger = Logger(label: "sightline.media")
 ) -> VideoFileFrames {
-    VideoFileFrames(path: path, sampleRate: sampleRate, shortSide: shortSide, stream: stream ?? path, logger: logger)
+    VideoFileFrames(path: path, sampleRate: sampleRate, shortSide: shortSide, stream: stream ?? path, keyframesOnly: keyframesOnly, logger: logger)
 }
 
 public struct VideoFileFrames: AsyncSequence, Sendable {
@@ -29,6 +30,8 @@ public struct VideoFileFrames: AsyncSequence, Sendable {
     public let sampleRate: Double?
     public let shortSide: Int?
     public let stream: String
+    /// Decode key frames only (see `SourceOptions.keyframesOnly`).
+    public let keyframesOnly: Bool
     let logger: Logger
 
     public func makeAsyncIterator() -> Iterator {
@@ -98,7 +101,7 @@ public final class FileReader: @unchecked Sendable {
         let settings = IngestSettings(
             uri: options.resolvedURI, sampleRate: frames.sampleRate,
             target: frames.shortSide.map { .shortSide($0) } ?? .native,
-            sync: false, rtspTransport: .tcp, latency: 0, keyframesOnly: false, networkTimeout: 30
+            sync: false, rtspTransport: .tcp, latency: 0, keyframesOnly: frames.keyframesOnly, networkTimeout: 30
         )
         let context = IngestPipeline.Context(
             settings: settings,

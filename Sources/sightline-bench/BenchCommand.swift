@@ -10,6 +10,7 @@ struct BenchCommand: AsyncParsableCommand {
         abstract: "Sightline benchmarks: Sightline against a peer measured in the same run.",
         // One line per benchmark; each lives in its own file.
         subcommands: [
+            IngestBenchmark.self,
         ]
     )
 }

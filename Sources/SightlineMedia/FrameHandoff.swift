@@ -8,7 +8,6 @@ final class FrameHandoff: @unchecked Sendable {
     private let condition = NSCondition()
     private let capacity: Int
     private var queue: [Frame] = []
-    private var head = 0
     /// Set once: nil error for the end of the stream.
     private var ending: (any Error)??
     /// The consumer went away; producers stop.
@@ -19,7 +18,7 @@ final class FrameHandoff: @unchecked Sendable {
         self.capacity = max(1, capacity)
     }
 
-    private var waiting: Int { queue.count - head }
+    private var waiting: Int { queue.count }
 
     /// Producer side, on a streaming thread: blocks while the queue is full. Returns false
     /// once the consumer has gone.
@@ -57,7 +56,6 @@ final class FrameHandoff: @unchecked Sendable {
         condition.lock()
         closed = true
         queue.removeAll()
-        head = 0
         let resume = waiter
         waiter = nil
         condition.broadcast()
@@ -72,12 +70,9 @@ final class FrameHandoff: @unchecked Sendable {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Frame?, any Error>) in
                 condition.lock()
                 if waiting > 0 {
-                    let frame = queue[head]
-                    head += 1
-                    if head > 64 && head * 2 > queue.count {
-                        queue.removeFirst(head)
-                        head = 0
-                    }
+                    // The queue holds at most `capacity` frames, so removing from the front is
+                    // cheap, and a consumed frame is not kept alive by the queue.
+                    let frame = queue.removeFirst()
                     condition.signal()
                     condition.unlock()
                     continuation.resume(returning: frame)

@@ -223,6 +223,7 @@ final class IngestPipeline: @unchecked Sendable {
         let image = try! RGBImage(width: picture.width, height: picture.height, pixels: pixels)
         let frame = Frame(stream: context.shared.stream, seq: seq, pts: pts, captureTime: Date(), image: image)
         guard context.deliver(frame) else { return GST_FLOW_EOS }
+        context.shared.state.withLock { $0.statistics.delivered += 1 }
         let first = context.firstFrameSent.withLock { sent in
             defer { sent = true }
             return !sent

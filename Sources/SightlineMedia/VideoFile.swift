@@ -44,6 +44,9 @@ public struct VideoFileFrames: AsyncSequence, Sendable {
         public mutating func next() async throws -> Frame? {
             try await reader.next()
         }
+
+        /// Counters of this reading: frames decoded, converted, delivered, pixel arrays allocated.
+        public var statistics: IngestStatistics { reader.shared.statistics }
     }
 }
 
@@ -51,6 +54,7 @@ public struct VideoFileFrames: AsyncSequence, Sendable {
 /// iterator is released.
 public final class FileReader: @unchecked Sendable {
     private let frames: VideoFileFrames
+    let shared: IngestShared
     private let handoff = FrameHandoff(capacity: 2)
     private let control = ControlThread(name: "sightline-read")
     private var pipeline: IngestPipeline?
@@ -59,6 +63,7 @@ public final class FileReader: @unchecked Sendable {
 
     init(frames: VideoFileFrames) {
         self.frames = frames
+        shared = IngestShared(stream: frames.stream, poolCapacity: 16)
     }
 
     deinit {
@@ -105,7 +110,7 @@ public final class FileReader: @unchecked Sendable {
         )
         let context = IngestPipeline.Context(
             settings: settings,
-            shared: IngestShared(stream: frames.stream, poolCapacity: 8),
+            shared: shared,
             deliver: { handoff.put($0) },
             events: { event in
                 switch event {

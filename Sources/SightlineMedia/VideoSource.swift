@@ -142,8 +142,8 @@ public final class VideoSource: Sendable {
                 let result = frameSink.yield(frame)
                 shared.state.withLock { state in
                     switch result {
-                    case .enqueued: state.statistics.delivered += 1
-                    case .dropped: state.statistics.delivered += 1; state.statistics.dropped += 1
+                    case .enqueued: break
+                    case .dropped: state.statistics.dropped += 1
                     case .terminated: state.consumerGone = true
                     @unknown default: break
                     }

@@ -26,6 +26,18 @@ let package = Package(
 
         // MARK: Model engine
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        .target(
+            name: "SightlineModel",
+            dependencies: [
+                "SightlineCore",
+                "COpenBLAS",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            // The kernels are hot loops over raw buffers whose bounds are checked once at entry:
+            // optimised even in debug builds, so the parity tests stay fast.
+            swiftSettings: [.unsafeFlags(["-Ounchecked"])]
+        ),
+        .testTarget(name: "SightlineModelTests", dependencies: ["SightlineModel"]),
 
         // MARK: Media ingest
         .systemLibrary(

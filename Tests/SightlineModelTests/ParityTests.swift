@@ -1,0 +1,127 @@
+import Foundation
+import Logging
+import SightlineCore
+import Testing
+@testable import SightlineModel
+
+/// Sightline's outputs against the goldens that transformers produced from the same files.
+@Suite("Parity with transformers")
+struct ParityTests {
+    static let tolerance: Float = 1e-4
+    static let models: [String: CLIPModel] = Dictionary(uniqueKeysWithValues: Fixtures.configs.map {
+        ($0, try! CLIPModel(directory: Fixtures.directory($0), threads: 2, logger: Logger(label: "test")))
+    })
+
+    @Test("the configuration and logit scale are read as the reference reads them", arguments: Fixtures.configs)
+    func info(config: String) throws {
+        let golden = try Fixtures.golden(config)
+        let info = Self.models[config]!.info
+        #expect(info.isTestModel)
+        #expect(abs(info.logitScale - golden.logit_scale) < 1e-3)
+        #expect(info.contextLength == 77)
+        if config == "tiny-quickgelu-p8" {
+            #expect(info.patchSize == 8 && info.imageSize == 32 && info.embedDim == 16 && info.activation == "quick_gelu")
+            #expect(info.weightsDType == "F16" && info.visionLayers == 2 && info.textWidth == 16)
+        } else {
+            #expect(info.patchSize == 14 && info.imageSize == 56 && info.embedDim == 24 && info.activation == "gelu")
+            #expect(info.weightsDType == "BF16" && info.visionLayers == 3 && info.textWidth == 24)
+        }
+    }
+
+    @Test("text embeddings", arguments: Fixtures.configs)
+    func textEmbeddings(config: String) throws {
+        let golden = try Fixtures.golden(config)
+        let model = Self.models[config]!
+        let batch = try model.encodeTexts(golden.texts)
+        #expect(batch.rows == golden.texts.count && batch.dim == model.info.embedDim)
+        for (i, expected) in golden.text_embeddings.enumerated() {
+            let difference = Fixtures.maxAbsDifference(batch[i], expected)
+            #expect(difference <= Self.tolerance, "\(golden.texts[i].prefix(30).debugDescription): max difference \(difference)")
+        }
+        // One at a time (no padding in the batch) gives the same rows.
+        for (i, text) in golden.texts.enumerated() {
+            let single = try model.encodeTexts([text])
+            #expect(Fixtures.maxAbsDifference(single[0], golden.text_embeddings[i]) <= Self.tolerance)
+        }
+    }
+
+    @Test("preprocessing reproduces CLIPImageProcessor's resampled pixels exactly", arguments: Fixtures.configs)
+    func preprocessing(config: String) throws {
+        let golden = try Fixtures.golden(config)
+        let preprocessor = Self.models[config]!.preprocessor
+        for (spec, expected) in zip(golden.images, golden.preprocessed) {
+            let image = Fixtures.image(width: spec.width, height: spec.height, seed: spec.seed)
+            let size = preprocessor.resizedSize(width: image.width, height: image.height)
+            #expect(size.width == expected.resized_width && size.height == expected.resized_height, "\(spec.name)")
+            let resized = ImageResampler.resize(image, width: size.width, height: size.height, filter: preprocessor.configuration.filter)
+            #expect(Fixtures.fnv1a64(resized.pixels) == expected.resized_fnv1a64, "\(spec.name): resampled pixels differ")
+            let processed = preprocessor.standard(image)
+            if let cropped = expected.cropped {
+                #expect(processed.pixels == [UInt8](Data(base64Encoded: cropped)!), "\(spec.name): cropped pixels differ")
+            }
+        }
+    }
+
+    @Test("image embeddings for square, wide, tall, small and exact-size images", arguments: Fixtures.configs)
+    func imageEmbeddings(config: String) throws {
+        let golden = try Fixtures.golden(config)
+        let model = Self.models[config]!
+        let images = golden.images.map { Fixtures.image(width: $0.width, height: $0.height, seed: $0.seed) }
+        let batch = try model.encodeImages(images)
+        #expect(batch.rows == images.count)
+        for (i, expected) in golden.image_embeddings.enumerated() {
+            let difference = Fixtures.maxAbsDifference(batch[i], expected)
+            #expect(difference <= Self.tolerance, "\(golden.images[i].name): max difference \(difference)")
+        }
+        let single = try model.encodeImages([images[1]])
+        #expect(Fixtures.maxAbsDifference(single[0], golden.image_embeddings[1]) <= Self.tolerance)
+    }
+
+    @Test("position embeddings interpolated to another grid match interpolate_pos_encoding", arguments: Fixtures.configs)
+    func positionInterpolation(config: String) throws {
+        let expected = try Fixtures.golden(config).interpolated_position_embeddings
+        let vision = Self.models[config]!.vision
+        let positions = vision.positions(height: expected.grid_height, width: expected.grid_width)
+        withExtendedLifetime(positions) {
+            let actual = UnsafeBufferPointer(start: positions.pointer, count: positions.count)
+            #expect(actual.count == expected.values.count)
+            #expect(Fixtures.maxAbsDifference(actual, expected.values) <= 1e-5)
+        }
+    }
+
+    @Test("full-frame ClearCLIP patch embeddings with interpolated positions", arguments: Fixtures.configs)
+    func dense(config: String) throws {
+        let golden = try Fixtures.golden(config)
+        let model = Self.models[config]!
+        for expected in golden.dense {
+            let image = Fixtures.image(width: expected.width, height: expected.height, seed: expected.seed)
+            let resized = model.preprocessor.fullFrame(image, shortSide: expected.short_side, patchSize: model.info.patchSize)
+            #expect(resized.width == expected.resized_width && resized.height == expected.resized_height, "\(expected.image)")
+            #expect(Fixtures.fnv1a64(resized.pixels) == expected.resized_fnv1a64, "\(expected.image): resampled pixels differ")
+            let grid = model.denseGrid(width: image.width, height: image.height, shortSide: expected.short_side)
+            #expect(grid.width == expected.grid_width && grid.height == expected.grid_height)
+
+            let dense = try model.encodeDense([image], shortSide: expected.short_side)[0]
+            #expect(dense.gridWidth == expected.grid_width && dense.gridHeight == expected.grid_height && dense.dim == model.info.embedDim)
+            let difference = Fixtures.maxAbsDifference(dense.values, expected.values)
+            #expect(difference <= Self.tolerance, "\(expected.image): max difference \(difference)")
+        }
+    }
+
+    @Test("frames of different shapes in one call come back in order", arguments: Fixtures.configs)
+    func mixedDenseBatch(config: String) throws {
+        let golden = try Fixtures.golden(config)
+        let model = Self.models[config]!
+        // Every golden frame twice, interleaved, each with its own short side.
+        let order = golden.dense.indices + golden.dense.indices.reversed()
+        for shortSide in Set(golden.dense.map(\.short_side)) {
+            let chosen = order.filter { golden.dense[$0].short_side == shortSide }
+            let images = chosen.map { golden.dense[$0] }.map { Fixtures.image(width: $0.width, height: $0.height, seed: $0.seed) }
+            let results = try model.encodeDense(images, shortSide: shortSide)
+            #expect(results.count == chosen.count)
+            for (result, index) in zip(results, chosen) {
+                #expect(Fixtures.maxAbsDifference(result.values, golden.dense[index].values) <= Self.tolerance)
+            }
+        }
+    }
+}

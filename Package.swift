@@ -37,7 +37,7 @@ let package = Package(
             // optimised even in debug builds, so the parity tests stay fast.
             swiftSettings: [.unsafeFlags(["-Ounchecked"])]
         ),
-        .testTarget(name: "SightlineModelTests", dependencies: ["SightlineModel"]),
+        .testTarget(name: "SightlineModelTests", dependencies: ["SightlineModel", "SightlineMedia"]),
 
         // MARK: Media ingest
         .systemLibrary(
@@ -120,6 +120,8 @@ let package = Package(
                 "SightlineProtocol",
                 "SightlineDaemon",
                 "SightlineGrounding",
+                "SightlineModel",
+                "SightlineMedia",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

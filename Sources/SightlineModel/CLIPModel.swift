@@ -180,69 +180,94 @@ public final class CLIPModel: Sendable {
 
     // MARK: Images
 
-    /// L2-normalised image embeddings through the reference preprocessing (resize the short side,
-    /// centre crop), one row per image.
-    public func encodeImages(_ images: [RGBImage]) throws -> EmbeddingMatrix {
+    /// How a frame becomes the model's input.
+    public enum Framing: Sendable, Equatable {
+        /// `CLIPImageProcessor`: resize the short side, centre crop to the model's square input.
+        case centerCrop
+        /// The whole frame, no crop: resized so both sides are multiples of the patch size, the
+        /// short side near `shortSide`, aspect ratio kept; position embeddings are interpolated.
+        case fullFrame(shortSide: Int)
+    }
+
+    /// L2-normalised image embeddings (the class token), one row per image; by default through
+    /// the reference preprocessing (resize the short side, centre crop).
+    public func encodeImages(_ images: [RGBImage], framing: Framing = .centerCrop) throws -> EmbeddingMatrix {
         let dim = info.embedDim
-        let prepared = parallelMap(images) { preprocessor.standard($0) }
         var values = [Float](repeating: 0, count: images.count * dim)
-        state.withLock { state in
-            let positions = self.positions(height: vision.side, width: vision.side, state: state)
-            values.withUnsafeMutableBufferPointer { out in
-                var start = 0
-                while start < prepared.count {
-                    let end = min(start + Self.maxImageBatch, prepared.count)
-                    vision.encode(Array(prepared[start..<end]), lookup: preprocessor.lookup, positions: positions, output: .pooled,
-                                  into: out.baseAddress! + start * dim, workspace: state.workspace, pool: pool)
-                    start = end
-                }
-            }
+        try run(images, framing: framing, output: .pooled) { index, rows in
+            values.replaceSubrange((index * dim)..<((index + 1) * dim), with: rows)
         }
         return EmbeddingMatrix(rows: images.count, dim: dim, values: values)
     }
 
-    /// ClearCLIP patch embeddings of whole frames (full-frame mode: no crop; each frame resized
-    /// so its sides are multiples of the patch size, the short side near `shortSide`), each patch
-    /// L2-normalised. Frames of different shapes are fine; those with equal grids share a pass.
+    /// ClearCLIP patch embeddings of whole frames (full-frame framing), each patch L2-normalised.
+    /// Frames of different shapes are fine; those with equal grids share a pass.
     public func encodeDense(_ images: [RGBImage], shortSide: Int) throws -> [DenseEmbeddings] {
-        guard shortSide >= info.patchSize else {
-            throw SightlineError(.invalidArgument, "shortSide \(shortSide) is smaller than the patch size \(info.patchSize)",
+        try encodeDense(images, framing: .fullFrame(shortSide: shortSide))
+    }
+
+    /// ClearCLIP patch embeddings with either framing, each patch L2-normalised.
+    public func encodeDense(_ images: [RGBImage], framing: Framing) throws -> [DenseEmbeddings] {
+        var results = [DenseEmbeddings?](repeating: nil, count: images.count)
+        try run(images, framing: framing, output: .dense) { index, values in
+            let grid = self.grid(of: images[index], framing: framing)
+            results[index] = DenseEmbeddings(gridWidth: grid.width, gridHeight: grid.height, dim: info.embedDim, values: Array(values))
+        }
+        return results.map { $0! }
+    }
+
+    /// The grid a frame of this size gets in `encodeDense` with full-frame framing (width, height in patches).
+    public func denseGrid(width: Int, height: Int, shortSide: Int) -> (width: Int, height: Int) {
+        let size = ImagePreprocessor.fullFrameSize(width: width, height: height, shortSide: shortSide, patchSize: info.patchSize)
+        return (size.width / info.patchSize, size.height / info.patchSize)
+    }
+
+    private func grid(of image: RGBImage, framing: Framing) -> (width: Int, height: Int) {
+        switch framing {
+        case .centerCrop: (vision.side, vision.side)
+        case .fullFrame(let shortSide): denseGrid(width: image.width, height: image.height, shortSide: shortSide)
+        }
+    }
+
+    /// Preprocesses, groups frames whose inputs have the same size, and runs each group in
+    /// batches; `deliver` gets each image's index and its output values.
+    private func run(_ images: [RGBImage], framing: Framing, output: VisionTower.Output,
+                     deliver: (Int, ArraySlice<Float>) -> Void) throws {
+        let p = info.patchSize
+        if case .fullFrame(let shortSide) = framing, shortSide < p {
+            throw SightlineError(.invalidArgument, "shortSide \(shortSide) is smaller than the patch size \(p)",
                                  context: ["shortSide": "\(shortSide)"])
         }
-        let dim = info.embedDim, p = info.patchSize
-        let prepared = parallelMap(images) { preprocessor.fullFrame($0, shortSide: shortSide, patchSize: p) }
-        var results = [DenseEmbeddings?](repeating: nil, count: images.count)
+        let prepared = parallelMap(images) { image in
+            switch framing {
+            case .centerCrop: preprocessor.standard(image)
+            case .fullFrame(let shortSide): preprocessor.fullFrame(image, shortSide: shortSide, patchSize: p)
+            }
+        }
         var groups: [Int: [Int]] = [:]
         for (i, image) in prepared.enumerated() { groups[image.height << 32 | image.width, default: []].append(i) }
+        let dim = info.embedDim
         state.withLock { state in
             for key in groups.keys.sorted() {
                 let members = groups[key]!
                 let gridWidth = prepared[members[0]].width / p, gridHeight = prepared[members[0]].height / p
                 let positions = self.positions(height: gridHeight, width: gridWidth, state: state)
-                let perImage = gridWidth * gridHeight * dim
+                let perImage = output == .pooled ? dim : gridWidth * gridHeight * dim
                 var start = 0
                 while start < members.count {
                     let chunk = Array(members[start..<min(start + Self.maxImageBatch, members.count)])
                     var values = [Float](repeating: 0, count: chunk.count * perImage)
                     values.withUnsafeMutableBufferPointer { out in
-                        vision.encode(chunk.map { prepared[$0] }, lookup: preprocessor.lookup, positions: positions, output: .dense,
+                        vision.encode(chunk.map { prepared[$0] }, lookup: preprocessor.lookup, positions: positions, output: output,
                                       into: out.baseAddress!, workspace: state.workspace, pool: pool)
                     }
                     for (k, index) in chunk.enumerated() {
-                        results[index] = DenseEmbeddings(gridWidth: gridWidth, gridHeight: gridHeight, dim: dim,
-                                                         values: Array(values[(k * perImage)..<((k + 1) * perImage)]))
+                        deliver(index, values[(k * perImage)..<((k + 1) * perImage)])
                     }
                     start += chunk.count
                 }
             }
         }
-        return results.map { $0! }
-    }
-
-    /// The grid a frame of this size gets in `encodeDense` (width, height in patches).
-    public func denseGrid(width: Int, height: Int, shortSide: Int) -> (width: Int, height: Int) {
-        let size = ImagePreprocessor.fullFrameSize(width: width, height: height, shortSide: shortSide, patchSize: info.patchSize)
-        return (size.width / info.patchSize, size.height / info.patchSize)
     }
 
     private func positions(height: Int, width: Int, state: EngineState) -> Weights {

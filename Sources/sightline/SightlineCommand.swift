@@ -12,6 +12,7 @@ struct SightlineCommand: AsyncParsableCommand {
             QueryCommand.self,
             TailCommand.self,
             StatusCommand.self,
+            EmbedCommand.self,
         ]
     )
 }

@@ -91,7 +91,9 @@ struct Golden: Decodable {
         var grid_width: Int
         var grid_height: Int
         var values: [Float]
+        var pooled: [Float]
     }
+    struct CroppedDense: Decodable { var image: String; var values: [Float] }
     struct Positions: Decodable { var grid_height: Int; var grid_width: Int; var values: [Float] }
 
     var config: String
@@ -102,5 +104,6 @@ struct Golden: Decodable {
     var preprocessed: [Preprocessed]
     var image_embeddings: [[Float]]
     var dense: [Dense]
+    var dense_center_crop: CroppedDense
     var interpolated_position_embeddings: Positions
 }

@@ -108,6 +108,29 @@ struct ParityTests {
         }
     }
 
+    @Test("pooled embeddings of full frames (no crop, interpolated positions)", arguments: Fixtures.configs)
+    func fullFramePooled(config: String) throws {
+        let golden = try Fixtures.golden(config)
+        let model = Self.models[config]!
+        for expected in golden.dense {
+            let image = Fixtures.image(width: expected.width, height: expected.height, seed: expected.seed)
+            let pooled = try model.encodeImages([image], framing: .fullFrame(shortSide: expected.short_side))
+            let difference = Fixtures.maxAbsDifference(pooled[0], expected.pooled)
+            #expect(difference <= Self.tolerance, "\(expected.image): max difference \(difference)")
+        }
+    }
+
+    @Test("ClearCLIP patch embeddings of the centre-cropped input", arguments: Fixtures.configs)
+    func denseCenterCrop(config: String) throws {
+        let golden = try Fixtures.golden(config)
+        let model = Self.models[config]!
+        let spec = golden.images.first { $0.name == golden.dense_center_crop.image }!
+        let dense = try model.encodeDense([Fixtures.image(width: spec.width, height: spec.height, seed: spec.seed)], framing: .centerCrop)[0]
+        let side = model.info.imageSize / model.info.patchSize
+        #expect(dense.gridWidth == side && dense.gridHeight == side)
+        #expect(Fixtures.maxAbsDifference(dense.values, golden.dense_center_crop.values) <= Self.tolerance)
+    }
+
     @Test("frames of different shapes in one call come back in order", arguments: Fixtures.configs)
     func mixedDenseBatch(config: String) throws {
         let golden = try Fixtures.golden(config)

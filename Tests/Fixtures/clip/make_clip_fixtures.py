@@ -354,10 +354,16 @@ def make_config(name, spec, seed, merges_for_check, encoder_for_check):
         resized = np.array(Image.fromarray(arr).resize((new_w, new_h), resample=Image.Resampling.BICUBIC))
         pv = torch.from_numpy(normalise(resized, processor)[None])
         patches = clearclip_dense(model, pv)[0]
+        with torch.no_grad():
+            pooled = model.get_image_features(pixel_values=pv, interpolate_pos_encoding=True).pooler_output
         dense.append(dict(image=img_name, width=w, height=h, seed=seed_img, short_side=short_side,
                           resized_width=new_w, resized_height=new_h, resized_fnv1a64=fnv1a64(resized.tobytes()),
-                          grid_width=new_w // patch, grid_height=new_h // patch, values=floats(patches)))
+                          grid_width=new_w // patch, grid_height=new_h // patch, values=floats(patches),
+                          pooled=floats(F.normalize(pooled, dim=-1)[0])))
     golden["dense"] = dense
+    # ClearCLIP on the centre-cropped input of the "wide" image: the trained grid, no interpolation.
+    cropped_patches = clearclip_dense(model, torch.from_numpy(pixel_values[1][None]))[0]
+    golden["dense_center_crop"] = dict(image="wide", values=floats(cropped_patches))
 
     emb = model.vision_model.embeddings
     grid = (3, 7)

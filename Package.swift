@@ -66,6 +66,18 @@ let package = Package(
         // MARK: Grounding
         .target(name: "SightlineGrounding", dependencies: ["SightlineCore"]),
         .testTarget(name: "SightlineGroundingTests", dependencies: ["SightlineGrounding", "SightlineCore"]),
+        .target(
+            name: "SightlinePipeline",
+            dependencies: [
+                "SightlineCore", "SightlineGrounding", "SightlineModel", "SightlineMedia",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
+            name: "SightlinePipelineTests",
+            dependencies: ["SightlinePipeline", "SightlineGrounding", "SightlineModel", "SightlineMedia", "SightlineCore",
+                           .product(name: "Logging", package: "swift-log")]
+        ),
 
         // MARK: Daemon and protocol
         .target(name: "SightlineProtocol", dependencies: ["SightlineCore", "SightlineGrounding"]),
@@ -122,6 +134,7 @@ let package = Package(
                 "SightlineGrounding",
                 "SightlineModel",
                 "SightlineMedia",
+                "SightlinePipeline",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

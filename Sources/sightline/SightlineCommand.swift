@@ -13,6 +13,8 @@ struct SightlineCommand: AsyncParsableCommand {
             TailCommand.self,
             StatusCommand.self,
             EmbedCommand.self,
+            GroundCommand.self,
+            EvalCommand.self,
         ]
     )
 }

@@ -1,0 +1,157 @@
+import Foundation
+import Logging
+import SightlineCore
+import SightlineGrounding
+import SightlineModel
+import Synchronization
+
+/// What grounding one batch of frames produced.
+public struct GroundingBatch: Sendable {
+    public var events: [MatchEvent]
+    /// Per frame of the batch, per query (in query order), the instances found.
+    public var instances: [[[GroundedInstance]]]
+    /// Seconds in the image encoder, and in everything after it (similarities,
+    /// probabilities, smoothing, masks, tubes).
+    public var encoderSeconds: Double
+    public var groundingSeconds: Double
+}
+
+/// Grounds the standing queries of one stream, batch after batch of frames.
+///
+/// Query text embeddings are computed once (a prompt ensemble per text, kept while the text
+/// is in use); each frame goes through the dense encoder once; one matrix product per frame
+/// gives every query's and background word's similarity to every patch; the rest is
+/// `SightlineGrounding`. Smoothing through time sees the batch and the frames just before
+/// it. Calls block (the engine runs in them): make them from a thread of your own. Calls
+/// from several threads are safe and run one after another.
+public final class StreamGrounder: Sendable {
+    public let stream: String
+    public let model: CLIPModel
+    public let settings: GroundingSettings
+
+    private let logger: Logger
+    private let extractor: MaskExtractor
+    private let probabilities: QueryProbabilities
+    private let state: Mutex<State>
+
+    struct State {
+        var queries: [GroundingQuery] = []
+        var linker: TubeLinker
+        var textCache: [String: [Float]] = [:]
+        var classes: EmbeddingMatrix?
+        /// Each query's class (its text's row in `classes`), and how many rows are query texts.
+        var queryClass: [Int] = []
+        var distinctQueries = 0
+        /// Maps of the last frames processed, newest last, for smoothing across batches.
+        var context: [[ProbabilityMap]] = []
+    }
+
+    public init(stream: String, model: CLIPModel, settings: GroundingSettings = GroundingSettings(),
+                queries: [GroundingQuery] = [], logger: Logger) throws {
+        try settings.validate()
+        self.stream = stream
+        self.model = model
+        self.settings = settings
+        self.logger = logger
+        extractor = try MaskExtractor(parameters: settings.masks)
+        probabilities = try QueryProbabilities(logitScale: model.info.logitScale, contrastWithOtherQueries: settings.contrastWithOtherQueries)
+        state = Mutex(State(linker: try TubeLinker(stream: stream, parameters: settings.tubes)))
+        _ = try setQueries(queries)
+    }
+
+    public var queries: [GroundingQuery] { state.withLock { $0.queries } }
+
+    /// Replaces the standing queries; the tubes of queries removed or changed end (their
+    /// `match.end` events are returned). New texts are encoded here, once.
+    public func setQueries(_ new: [GroundingQuery]) throws -> [MatchEvent] {
+        guard Set(new.map(\.id)).count == new.count else {
+            throw SightlineError(.invalidArgument, "query ids must be unique on a stream", context: ["stream": stream])
+        }
+        for q in new where q.text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
+            throw SightlineError(.invalidArgument, "query text must not be empty", context: ["query": q.id])
+        }
+        return try state.withLock { state in
+            // One class per distinct text, so that two queries with the same text do not split
+            // each patch between them; background words that are also queries are dropped.
+            var distinct: [String] = []
+            for q in new where !distinct.contains(q.text) { distinct.append(q.text) }
+            let texts = distinct + settings.backgroundWords.filter { !distinct.contains($0) }
+            let missing = Array(Set(texts.filter { state.textCache[$0] == nil })).sorted()
+            if !missing.isEmpty {
+                let prompts = missing.flatMap { PromptEnsemble.prompts(for: $0, templates: settings.templates) }
+                let encoded = try model.encodeTexts(prompts)
+                let n = settings.templates.count
+                for (i, text) in missing.enumerated() {
+                    let rows = Array(encoded.values[(i * n * encoded.dim)..<((i + 1) * n * encoded.dim)])
+                    state.textCache[text] = try PromptEnsemble.combine(rows: rows, count: n, dimension: encoded.dim)
+                }
+            }
+            var events: [MatchEvent] = []
+            for old in state.queries where !new.contains(where: { $0.id == old.id && $0.text == old.text }) {
+                events += state.linker.remove(query: old.id)
+            }
+            let keep = Set(texts)
+            state.textCache = state.textCache.filter { keep.contains($0.key) }
+            let cache = state.textCache
+            state.classes = texts.isEmpty ? nil
+                : EmbeddingMatrix(rows: texts.count, dim: model.info.embedDim, values: texts.flatMap { cache[$0]! })
+            state.queryClass = new.map { q in distinct.firstIndex(of: q.text)! }
+            state.distinctQueries = distinct.count
+            if new != state.queries { state.context.removeAll() }
+            state.queries = new
+            if !new.isEmpty {
+                logger.debug("queries set", metadata: ["stream": "\(stream)", "queries": "\(new.count)", "classes": "\(texts.count)"])
+            }
+            return events
+        }
+    }
+
+    /// Grounds a batch of consecutive frames of the stream.
+    public func process(_ frames: [Frame]) throws -> GroundingBatch {
+        guard !frames.isEmpty else { return GroundingBatch(events: [], instances: [], encoderSeconds: 0, groundingSeconds: 0) }
+        let started = Date()
+        let dense = try model.encodeDense(frames.map(\.image), shortSide: settings.shortSide)
+        let encoded = Date()
+        return try state.withLock { state in
+            let queries = state.queries
+            var maps: [[ProbabilityMap]] = []
+            if let classes = state.classes, !queries.isEmpty {
+                for d in dense {
+                    let sims = cosineSimilarities(d, classes)
+                    let perText = try probabilities.maps(similarities: sims, gridWidth: d.gridWidth, gridHeight: d.gridHeight,
+                                                         classes: classes.rows, queryCount: state.distinctQueries)
+                    maps.append(state.queryClass.map { perText[$0] })
+                }
+            } else {
+                maps = Array(repeating: [], count: frames.count)
+            }
+            // Context from frames of another size (a camera that changed resolution) is dropped.
+            if let last = state.context.last?.first, let now = maps.first?.first, last.width != now.width || last.height != now.height {
+                state.context.removeAll()
+            }
+            let window = state.context + maps
+            var events: [MatchEvent] = []
+            var instances: [[[GroundedInstance]]] = []
+            for (k, frame) in frames.enumerated() {
+                let index = state.context.count + k
+                let smoothed = try queries.indices.map { q in try settings.smoothing.smooth(window.map { $0[q] }, at: index) }
+                let found = try extractor.instances(maps: smoothed, frame: frame.image)
+                instances.append(found)
+                events += state.linker.observe(pts: frame.pts, time: frame.captureTime,
+                                               detections: Array(zip(queries, found)).map { ($0.0, $0.1) })
+            }
+            events += state.linker.flush()
+            state.context = Array(window.suffix(settings.smoothing.radius))
+            return GroundingBatch(events: events, instances: instances, encoderSeconds: encoded.timeIntervalSince(started),
+                                  groundingSeconds: Date().timeIntervalSince(encoded))
+        }
+    }
+
+    /// Ends every tube (end of stream).
+    public func finish() -> [MatchEvent] {
+        state.withLock { state in
+            state.context.removeAll()
+            return state.linker.finish()
+        }
+    }
+}

@@ -146,6 +146,8 @@ let package = Package(
             dependencies: [
                 "SightlineCore",
                 "SightlineMedia",
+                "SightlineGrounding", "SightlineModel", "SightlinePipeline",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -1,4 +1,6 @@
+import Dispatch
 import SightlineCore
+import Synchronization
 
 /// Turns a frame's per-query probability maps (on the encoder's patch grid) into instances
 /// at frame resolution: bilinear upsampling, PAMR guided by the frame's colours, threshold,
@@ -36,31 +38,43 @@ public struct MaskExtractor: Sendable {
             }
         }
         let pamr = PAMR(iterations: parameters.refineIterations, dilations: parameters.refineDilations)
-        var weights: PAMR.Weights?
-        if parameters.refine, parameters.refineIterations > 0, !parameters.refineDilations.isEmpty,
-           let union = regions.compactMap({ $0 }).reduce(nil, { (u: PixelBox?, r: PixelBox) in u.map { $0.union(r) } ?? r }) {
-            weights = pamr.affinity(region: union, colours: ColourPlanes(frame, width: ww, height: wh))
+        let union = regions.compactMap { $0 }.reduce(nil) { (u: PixelBox?, r: PixelBox) in u.map { $0.union(r) } ?? r }
+        let weights: PAMR.Weights? = if let union, parameters.refine, parameters.refineIterations > 0, !parameters.refineDilations.isEmpty {
+            pamr.affinity(region: union, colours: ColourPlanes(frame, width: ww, height: wh))
+        } else {
+            nil
         }
-        var out: [[GroundedInstance]] = []
-        out.reserveCapacity(maps.count)
-        for (map, region) in zip(maps, regions) {
-            guard let region else {
-                out.append([])
-                continue
-            }
-            var refined = bilinear(map.values, srcWidth: map.width, srcHeight: map.height, dstWidth: ww, dstHeight: wh, region: region)
-            if let weights { pamr.propagate(&refined, crop: region, weights: weights) }
-            // The frame pixels whose centres fall in the region.
-            let fx0 = Int((Double(region.x) * Double(fw) / Double(ww)).rounded(.down))
-            let fx1 = min(fw, Int((Double(region.x + region.width) * Double(fw) / Double(ww)).rounded(.up)))
-            let fy0 = Int((Double(region.y) * Double(fh) / Double(wh)).rounded(.down))
-            let fy1 = min(fh, Int((Double(region.y + region.height) * Double(fh) / Double(wh)).rounded(.up)))
-            let frameRegion = PixelBox(x: fx0, y: fy0, width: fx1 - fx0, height: fy1 - fy0)
-            let probabilities = resampleRegion(refined, region: region, workingWidth: ww, workingHeight: wh,
-                                               frameWidth: fw, frameHeight: fh, frameRegion: frameRegion)
-            out.append(components(probabilities, frameRegion: frameRegion, frameWidth: fw, frameHeight: fh))
+        // Queries are independent from here on: they share the cores.
+        let active = regions.indices.filter { regions[$0] != nil }
+        let results = Mutex([[GroundedInstance]](repeating: [], count: maps.count))
+        let work: @Sendable (Int) -> Void = { k in
+            let q = active[k]
+            let found = self.instances(map: maps[q], region: regions[q]!, pamr: pamr, weights: weights,
+                                       working: (ww, wh), frame: (fw, fh))
+            results.withLock { $0[q] = found }
         }
-        return out
+        if active.count > 1 {
+            DispatchQueue.concurrentPerform(iterations: active.count, execute: work)
+        } else {
+            active.indices.forEach(work)
+        }
+        return results.withLock { $0 }
+    }
+
+    private func instances(map: ProbabilityMap, region: PixelBox, pamr: PAMR, weights: PAMR.Weights?,
+                           working: (width: Int, height: Int), frame: (width: Int, height: Int)) -> [GroundedInstance] {
+        let (ww, wh) = working, (fw, fh) = frame
+        var refined = bilinear(map.values, srcWidth: map.width, srcHeight: map.height, dstWidth: ww, dstHeight: wh, region: region)
+        if let weights { pamr.propagate(&refined, crop: region, weights: weights) }
+        // The frame pixels whose centres fall in the region.
+        let fx0 = Int((Double(region.x) * Double(fw) / Double(ww)).rounded(.down))
+        let fx1 = min(fw, Int((Double(region.x + region.width) * Double(fw) / Double(ww)).rounded(.up)))
+        let fy0 = Int((Double(region.y) * Double(fh) / Double(wh)).rounded(.down))
+        let fy1 = min(fh, Int((Double(region.y + region.height) * Double(fh) / Double(wh)).rounded(.up)))
+        let frameRegion = PixelBox(x: fx0, y: fy0, width: fx1 - fx0, height: fy1 - fy0)
+        let probabilities = resampleRegion(refined, region: region, workingWidth: ww, workingHeight: wh,
+                                           frameWidth: fw, frameHeight: fh, frameRegion: frameRegion)
+        return components(probabilities, frameRegion: frameRegion, frameWidth: fw, frameHeight: fh)
     }
 
     /// The box of grid cells at or above the threshold, grown by the margin; nil when none is.

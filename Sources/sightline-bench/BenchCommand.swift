@@ -11,6 +11,7 @@ struct BenchCommand: AsyncParsableCommand {
         // One line per benchmark; each lives in its own file.
         subcommands: [
             IngestBenchmark.self,
+            QueriesBenchmark.self,
         ]
     )
 }

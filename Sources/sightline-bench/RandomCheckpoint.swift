@@ -1,0 +1,163 @@
+import Foundation
+import SightlineCore
+
+/// Writes a CLIP checkpoint in the Hugging Face layout with random weights and the shapes of
+/// a published architecture, so that benchmarks measure real shapes without real weights
+/// (which the build machines cannot download). Weights are drawn as `transformers`
+/// initialises them (normal, standard deviation 0.02; layer norms 1 and 0; biases 0), the
+/// logit scale is OpenAI's (100), and the tokenizer files are the bundled test model's (the
+/// full CLIP vocabulary).
+struct RandomCheckpoint {
+    var name: String
+    var textWidth = 512, textLayers = 12, textHeads = 8
+    var visionWidth = 768, visionLayers = 12, visionHeads = 12
+    var patchSize = 16, imageSize = 224, projection = 512
+    var vocabulary = 49408, context = 77
+
+    static let vitB16 = RandomCheckpoint(name: "clip-vit-b-16-random")
+    static let vitB32 = RandomCheckpoint(name: "clip-vit-b-32-random", patchSize: 32)
+
+    /// The bundled test model, whose tokenizer and preprocessing files are reused.
+    static let tokenizerSource = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("Tests/Fixtures/clip/tiny-quickgelu-p8").path
+
+    /// The checkpoint's directory under the system's temporary directory, written once.
+    func materialise() throws -> String {
+        let directory = NSTemporaryDirectory() + "sightline-bench/\(name)"
+        let fm = FileManager.default
+        if fm.fileExists(atPath: directory + "/model.safetensors") { return directory }
+        let partial = directory + ".partial-\(getpid())"
+        try? fm.removeItem(atPath: partial)
+        try fm.createDirectory(atPath: partial, withIntermediateDirectories: true)
+        for file in ["vocab.json", "merges.txt"] {
+            try fm.copyItem(atPath: Self.tokenizerSource + "/" + file, toPath: partial + "/" + file)
+        }
+        try config().write(to: URL(fileURLWithPath: partial + "/config.json"))
+        try preprocessor().write(to: URL(fileURLWithPath: partial + "/preprocessor_config.json"))
+        try writeWeights(to: partial + "/model.safetensors")
+        try? fm.removeItem(atPath: directory)
+        try fm.moveItem(atPath: partial, toPath: directory)
+        return directory
+    }
+
+    private func config() throws -> Data {
+        let text: [String: Any] = [
+            "hidden_size": textWidth, "intermediate_size": 4 * textWidth, "num_attention_heads": textHeads,
+            "num_hidden_layers": textLayers, "max_position_embeddings": context, "vocab_size": vocabulary,
+            "hidden_act": "quick_gelu", "layer_norm_eps": 1e-5, "bos_token_id": 49406, "eos_token_id": 49407, "pad_token_id": 1,
+        ]
+        let vision: [String: Any] = [
+            "hidden_size": visionWidth, "intermediate_size": 4 * visionWidth, "num_attention_heads": visionHeads,
+            "num_hidden_layers": visionLayers, "patch_size": patchSize, "image_size": imageSize, "num_channels": 3,
+            "hidden_act": "quick_gelu", "layer_norm_eps": 1e-5,
+        ]
+        let config: [String: Any] = [
+            "_name_or_path": name, "architectures": ["CLIPModel"], "model_type": "clip", "projection_dim": projection,
+            "logit_scale_init_value": 4.6052, "text_config": text, "vision_config": vision,
+        ]
+        return try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted, .sortedKeys])
+    }
+
+    private func preprocessor() throws -> Data {
+        let config: [String: Any] = [
+            "crop_size": ["height": imageSize, "width": imageSize], "do_center_crop": true, "do_convert_rgb": true,
+            "do_normalize": true, "do_rescale": true, "do_resize": true,
+            "image_mean": [0.48145466, 0.4578275, 0.40821073], "image_std": [0.26862954, 0.26130258, 0.27577711],
+            "image_processor_type": "CLIPImageProcessor", "resample": 3, "rescale_factor": 1.0 / 255,
+            "size": ["shortest_edge": imageSize],
+        ]
+        return try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted, .sortedKeys])
+    }
+
+    enum Fill { case normal, ones, zeros, value(Float) }
+
+    private var tensors: [(String, [Int], Fill)] {
+        var t: [(String, [Int], Fill)] = []
+        func tower(_ prefix: String, width: Int, layers: Int) {
+            for i in 0..<layers {
+                let p = "\(prefix).encoder.layers.\(i)"
+                for proj in ["q_proj", "k_proj", "v_proj", "out_proj"] {
+                    t.append(("\(p).self_attn.\(proj).weight", [width, width], .normal))
+                    t.append(("\(p).self_attn.\(proj).bias", [width], .zeros))
+                }
+                for norm in ["layer_norm1", "layer_norm2"] {
+                    t.append(("\(p).\(norm).weight", [width], .ones))
+                    t.append(("\(p).\(norm).bias", [width], .zeros))
+                }
+                t.append(("\(p).mlp.fc1.weight", [4 * width, width], .normal))
+                t.append(("\(p).mlp.fc1.bias", [4 * width], .zeros))
+                t.append(("\(p).mlp.fc2.weight", [width, 4 * width], .normal))
+                t.append(("\(p).mlp.fc2.bias", [width], .zeros))
+            }
+        }
+        t.append(("logit_scale", [], .value(4.6052)))
+        t.append(("text_model.embeddings.token_embedding.weight", [vocabulary, textWidth], .normal))
+        t.append(("text_model.embeddings.position_embedding.weight", [context, textWidth], .normal))
+        tower("text_model", width: textWidth, layers: textLayers)
+        t.append(("text_model.final_layer_norm.weight", [textWidth], .ones))
+        t.append(("text_model.final_layer_norm.bias", [textWidth], .zeros))
+        t.append(("text_projection.weight", [projection, textWidth], .normal))
+        let grid = imageSize / patchSize
+        t.append(("vision_model.embeddings.class_embedding", [visionWidth], .normal))
+        t.append(("vision_model.embeddings.patch_embedding.weight", [visionWidth, 3, patchSize, patchSize], .normal))
+        t.append(("vision_model.embeddings.position_embedding.weight", [grid * grid + 1, visionWidth], .normal))
+        t.append(("vision_model.pre_layrnorm.weight", [visionWidth], .ones))
+        t.append(("vision_model.pre_layrnorm.bias", [visionWidth], .zeros))
+        tower("vision_model", width: visionWidth, layers: visionLayers)
+        t.append(("vision_model.post_layernorm.weight", [visionWidth], .ones))
+        t.append(("vision_model.post_layernorm.bias", [visionWidth], .zeros))
+        t.append(("visual_projection.weight", [projection, visionWidth], .normal))
+        return t
+    }
+
+    /// safetensors: an 8-byte little-endian header length, a JSON header naming each
+    /// tensor's dtype, shape and byte range, then the data (F16 here).
+    private func writeWeights(to path: String) throws {
+        var header: [String: Any] = ["__metadata__": ["format": "pt"]]
+        var offset = 0
+        let list = tensors
+        for (name, shape, _) in list {
+            let bytes = shape.reduce(1, *) * 2
+            header[name] = ["dtype": "F16", "shape": shape, "data_offsets": [offset, offset + bytes]]
+            offset += bytes
+        }
+        var json = try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])
+        while json.count % 8 != 0 { json.append(0x20) }
+        guard FileManager.default.createFile(atPath: path, contents: nil), let file = FileHandle(forWritingAtPath: path) else {
+            throw SightlineError(.system, "cannot write the random checkpoint", context: ["file": path])
+        }
+        defer { try? file.close() }
+        var length = UInt64(json.count).littleEndian
+        try file.write(contentsOf: Data(bytes: &length, count: 8))
+        try file.write(contentsOf: json)
+        var rng = Rng(state: 0x5EED_C11B)
+        for (_, shape, fill) in list {
+            let count = shape.reduce(1, *)
+            var values = [Float16](repeating: 0, count: count)
+            switch fill {
+            case .normal: for i in 0..<count { values[i] = Float16(rng.normal() * 0.02) }
+            case .ones: for i in 0..<count { values[i] = 1 }
+            case .zeros: break
+            case .value(let v): for i in 0..<count { values[i] = Float16(v) }
+            }
+            try values.withUnsafeBytes { try file.write(contentsOf: Data($0)) }
+        }
+    }
+
+    struct Rng {
+        var state: UInt64
+        mutating func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+        /// A standard normal value (Box-Muller).
+        mutating func normal() -> Float {
+            let u1 = Double(next() >> 11 | 1) / Double(1 << 53)
+            let u2 = Double(next() >> 11) / Double(1 << 53)
+            return Float((-2 * log(u1)).squareRoot() * cos(2 * Double.pi * u2))
+        }
+    }
+}

@@ -1,9 +1,14 @@
 /// The element-wise and row-wise kernels between the matrix products. Each streams its rows
-/// once, sixteen lanes at a time, with a scalar tail for widths that are not a multiple of 16.
+/// once, eight lanes at a time, with a scalar tail for widths that are not a multiple of 8.
 /// Callers pass valid pointers and sizes; nothing here allocates.
+///
+/// Eight lanes and explicit selects rather than `clamped` or `pointwiseMin`: on baseline x86-64
+/// those compile to per-lane code and wider vectors spill, either one costing over ten times as much.
 enum Kernels {
-    typealias Vector = SIMD16<Float>
-    static let lanes = 16
+    typealias Vector = SIMD8<Float>
+    typealias Bits = SIMD8<UInt32>
+    typealias Integers = SIMD8<Int32>
+    static let lanes = 8
 
     @inline(__always)
     static func load(_ pointer: UnsafePointer<Float>) -> Vector {
@@ -62,19 +67,20 @@ enum Kernels {
     }
 
     /// Adds the bias and applies the activation in the same pass.
-    static func addBiasActivate(rows: Int, dim: Int, data: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>, activation: Activation) {
+    static func addBiasActivate(rows: Int, dim: Int, data: UnsafeMutablePointer<Float>, stride: Int, bias: UnsafePointer<Float>,
+                                activation: Activation) {
         let vectorEnd = dim - dim % lanes
         switch activation {
         case .quickGELU:
             for row in 0..<rows {
-                let x = data + row * dim
+                let x = data + row * stride
                 var i = 0
                 while i < vectorEnd { store(quickGELU(load(x + i) + load(bias + i)), x + i); i += lanes }
                 while i < dim { x[i] = quickGELU(Vector(repeating: x[i] + bias[i]))[0]; i += 1 }
             }
         case .gelu:
             for row in 0..<rows {
-                let x = data + row * dim
+                let x = data + row * stride
                 var i = 0
                 while i < vectorEnd { store(gelu(load(x + i) + load(bias + i)), x + i); i += lanes }
                 while i < dim { x[i] = gelu(Vector(repeating: x[i] + bias[i]))[0]; i += 1 }
@@ -105,14 +111,16 @@ enum Kernels {
 
     @inline(__always)
     static func abs(_ x: Vector) -> Vector {
-        unsafeBitCast(unsafeBitCast(x, to: SIMD16<UInt32>.self) & 0x7FFF_FFFF, to: Vector.self)
+        unsafeBitCast(unsafeBitCast(x, to: Bits.self) & 0x7FFF_FFFF, to: Vector.self)
     }
 
     /// e^x to about one ulp (Cephes' polynomial), exact powers of two from the exponent bits.
     /// Inputs are clamped to [-87.3, 88], so tiny results are about 1e-38 rather than 0.
     @inline(__always)
     static func exp(_ value: Vector) -> Vector {
-        let x = value.clamped(lowerBound: Vector(repeating: -87.33654), upperBound: Vector(repeating: 88.0))
+        let low = Vector(repeating: -87.33654), high = Vector(repeating: 88.0)
+        var x = value.replacing(with: low, where: value .< low)
+        x = x.replacing(with: high, where: x .> high)
         // Adding 1.5 * 2^23 rounds x / ln 2 to the nearest integer, left in the low mantissa bits.
         let shifted = x * 1.44269504088896341 + 12582912.0
         let n = shifted - 12582912.0
@@ -124,21 +132,24 @@ enum Kernels {
         p = p * r + 1.6666665459e-1
         p = p * r + 5.0000001201e-1
         let y = p * (r * r) + r + 1
-        let exponent = (unsafeBitCast(shifted, to: SIMD16<Int32>.self) &- 0x4B40_0000 &+ 127) &<< 23
+        let exponent = (unsafeBitCast(shifted, to: Integers.self) &- 0x4B40_0000 &+ 127) &<< 23
         return y * unsafeBitCast(exponent, to: Vector.self)
     }
 
     // MARK: Softmax
 
-    /// Softmax of each row over its first `valid(row)` columns; the rest become 0 (a causal mask).
-    static func softmax(rows: Int, columns: Int, data: UnsafeMutablePointer<Float>, stride: Int, causal: Bool) {
+    /// `exp(x - max)` of each row over its first `row + 1` columns when `causal` (the rest
+    /// become 0), else over all of them; `inverseSums[row]` gets `1 / sum`. The division is left
+    /// to `scaleRows` on the much smaller product with the values.
+    static func softmaxNumerators(rows: Int, columns: Int, data: UnsafeMutablePointer<Float>, stride: Int, causal: Bool,
+                                  inverseSums: UnsafeMutablePointer<Float>) {
         for row in 0..<rows {
             let x = data + row * stride
-            let count = causal ? row + 1 : columns
+            let count = causal ? Swift.min(row + 1, columns) : columns
             let vectorEnd = count - count % lanes
             var maxima = Vector(repeating: -.infinity)
             var i = 0
-            while i < vectorEnd { maxima = pointwiseMax(maxima, load(x + i)); i += lanes }
+            while i < vectorEnd { let v = load(x + i); maxima = maxima.replacing(with: v, where: v .> maxima); i += lanes }
             var maximum = maxima.max()
             while i < count { maximum = Swift.max(maximum, x[i]); i += 1 }
             var sums = Vector()
@@ -156,11 +167,18 @@ enum Kernels {
                 sum += e
                 i += 1
             }
-            let scale = 1 / sum
-            i = 0
-            while i < vectorEnd { store(load(x + i) * scale, x + i); i += lanes }
-            while i < count { x[i] *= scale; i += 1 }
+            inverseSums[row] = 1 / sum
             if count < columns { (x + count).update(repeating: 0, count: columns - count) }
+        }
+    }
+
+    static func scaleRows(rows: Int, columns: Int, data: UnsafeMutablePointer<Float>, stride: Int, factors: UnsafePointer<Float>) {
+        let vectorEnd = columns - columns % lanes
+        for row in 0..<rows {
+            let x = data + row * stride, factor = factors[row]
+            var i = 0
+            while i < vectorEnd { store(load(x + i) * factor, x + i); i += lanes }
+            while i < columns { x[i] *= factor; i += 1 }
         }
     }
 

@@ -62,6 +62,7 @@ final class Workspace: @unchecked Sendable {
     private(set) var attention = FloatBuffer(count: 0)
     private(set) var intermediate = FloatBuffer(count: 0)
     private(set) var scores: [FloatBuffer] = []
+    private(set) var sums: [FloatBuffer] = []
     /// Image patches unrolled for the patch-embedding product ([patches, 3 * patch * patch]).
     private(set) var patches = FloatBuffer(count: 0)
 
@@ -78,8 +79,14 @@ final class Workspace: @unchecked Sendable {
         grow(&qkv, rows * 3 * dim)
         grow(&attention, rows * dim)
         grow(&intermediate, rows * intermediateSize)
-        if scores.count != threads { scores = (0..<threads).map { _ in FloatBuffer(count: 0) } }
-        for i in 0..<threads { grow(&scores[i], tokens * tokens) }
+        if scores.count != threads {
+            scores = (0..<threads).map { _ in FloatBuffer(count: 0) }
+            sums = (0..<threads).map { _ in FloatBuffer(count: 0) }
+        }
+        for i in 0..<threads {
+            grow(&scores[i], tokens * tokens)
+            grow(&sums[i], tokens)
+        }
     }
 }
 
@@ -93,60 +100,86 @@ struct TransformerEncoder: Sendable {
     /// `causal` masks attention to earlier tokens (the text tower). `clearCLIP` replaces the last
     /// layer with ClearCLIP's: query-query attention, and neither residual connection nor MLP.
     func forward(batch: Int, tokens: Int, causal: Bool, clearCLIP: Bool, workspace: Workspace, pool: ComputePool) {
-        let dim = config.hiddenSize, heads = config.heads, headDim = config.headDim
+        let dim = config.hiddenSize, heads = config.heads, headDim = config.headDim, hidden = config.intermediateSize
         let rows = batch * tokens
         let threads = pool.threadCount
-        workspace.reserve(rows: rows, dim: dim, intermediateSize: config.intermediateSize, tokens: tokens, threads: threads)
+        workspace.reserve(rows: rows, dim: dim, intermediateSize: hidden, tokens: tokens, threads: threads)
         let x = workspace.hidden.pointer, normed = workspace.normed.pointer
         let qkv = workspace.qkv.pointer, attention = workspace.attention.pointer, mlp = workspace.intermediate.pointer
         let scale = 1 / Float(headDim).squareRoot()
 
-        for (index, layer) in layers.enumerated() {
-            let lastClearCLIP = clearCLIP && index == layers.count - 1
-
+        func normalize(_ norm: LayerNormWeights) {
             pool.run { share in
                 let part = ComputePool.part(rows, share: share, of: threads)
-                guard !part.isEmpty else { return }
-                let r0 = part.lowerBound, n = part.count
-                layer.norm1.apply(rows: n, dim: dim, input: x + r0 * dim, output: normed + r0 * dim)
-                layer.qkv.multiply(rows: n, input: normed + r0 * dim, inputStride: dim, output: qkv + r0 * 3 * dim, outputStride: 3 * dim)
-                Kernels.addBias(rows: n, dim: 3 * dim, data: qkv + r0 * 3 * dim, stride: 3 * dim, bias: layer.qkv.bias!.pointer)
+                norm.apply(rows: part.count, dim: dim, input: x + part.lowerBound * dim, output: normed + part.lowerBound * dim)
             }
+        }
+
+        for (index, layer) in layers.enumerated() {
+            let lastClearCLIP = clearCLIP && index == layers.count - 1
+            normalize(layer.norm1)
+            Self.product(layer.qkv, rows: rows, input: normed, output: qkv, accumulate: false, activation: nil, pool: pool)
 
             pool.run { share in
-                let scores = workspace.scores[share].pointer
+                let scores = workspace.scores[share].pointer, sums = workspace.sums[share].pointer
                 for pair in ComputePool.part(batch * heads, share: share, of: threads) {
                     let b = pair / heads, h = pair % heads
                     let q = qkv + b * tokens * 3 * dim + h * headDim
                     let k = lastClearCLIP ? q : q + dim
                     let v = q + 2 * dim
+                    let out = attention + b * tokens * dim + h * headDim
                     matmul(rows: tokens, columns: tokens, inner: headDim, q, 3 * dim, k, 3 * dim, transposeB: true,
                            scores, tokens, alpha: scale)
-                    Kernels.softmax(rows: tokens, columns: tokens, data: scores, stride: tokens, causal: causal)
-                    matmul(rows: tokens, columns: headDim, inner: tokens, scores, tokens, v, 3 * dim, transposeB: false,
-                           attention + b * tokens * dim + h * headDim, dim)
+                    Kernels.softmaxNumerators(rows: tokens, columns: tokens, data: scores, stride: tokens, causal: causal, inverseSums: sums)
+                    matmul(rows: tokens, columns: headDim, inner: tokens, scores, tokens, v, 3 * dim, transposeB: false, out, dim)
+                    Kernels.scaleRows(rows: tokens, columns: headDim, data: out, stride: dim, factors: sums)
                 }
             }
 
-            pool.run { share in
-                let part = ComputePool.part(rows, share: share, of: threads)
-                guard !part.isEmpty else { return }
-                let r0 = part.lowerBound, n = part.count
-                let xr = x + r0 * dim
-                layer.out.multiply(rows: n, input: attention + r0 * dim, inputStride: dim, output: xr, outputStride: dim,
-                                   accumulate: !lastClearCLIP)
-                Kernels.addBias(rows: n, dim: dim, data: xr, stride: dim, bias: layer.out.bias!.pointer)
-                if lastClearCLIP { return }
-                layer.norm2.apply(rows: n, dim: dim, input: xr, output: normed + r0 * dim)
-                let hr = mlp + r0 * config.intermediateSize
-                layer.fc1.multiply(rows: n, input: normed + r0 * dim, inputStride: dim, output: hr, outputStride: config.intermediateSize)
-                Kernels.addBiasActivate(rows: n, dim: config.intermediateSize, data: hr, bias: layer.fc1.bias!.pointer,
-                                        activation: config.activation)
-                layer.fc2.multiply(rows: n, input: hr, inputStride: config.intermediateSize, output: xr, outputStride: dim, accumulate: true)
-                Kernels.addBias(rows: n, dim: dim, data: xr, stride: dim, bias: layer.fc2.bias!.pointer)
+            // The output projection adds into the residual stream (ClearCLIP's last layer replaces it).
+            Self.product(layer.out, rows: rows, input: attention, output: x, accumulate: !lastClearCLIP, activation: nil, pool: pool)
+            if lastClearCLIP { continue }
+            normalize(layer.norm2)
+            Self.product(layer.fc1, rows: rows, input: normed, output: mlp, accumulate: false, activation: config.activation, pool: pool)
+            Self.product(layer.fc2, rows: rows, input: mlp, output: x, accumulate: true, activation: nil, pool: pool)
+        }
+    }
+
+    /// `output (+)= input · weightᵀ + bias`, then the activation, on all threads. Many rows are
+    /// split by rows; few rows by output columns instead, so no two threads pack the same weights.
+    static func product(_ linear: Linear, rows: Int, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
+                        accumulate: Bool, activation: Activation?, pool: ComputePool) {
+        let threads = pool.threadCount, columns = linear.outputs, inputs = linear.inputs
+        let byRows = rows >= threads * minimumRowsPerThread || columns < threads * columnBlock
+        pool.run { share in
+            let rowRange: Range<Int>, columnRange: Range<Int>
+            if byRows {
+                rowRange = ComputePool.part(rows, share: share, of: threads)
+                columnRange = 0..<columns
+            } else {
+                let blocks = ComputePool.part((columns + columnBlock - 1) / columnBlock, share: share, of: threads)
+                rowRange = 0..<rows
+                columnRange = (blocks.lowerBound * columnBlock)..<min(columns, blocks.upperBound * columnBlock)
+            }
+            guard !rowRange.isEmpty, !columnRange.isEmpty else { return }
+            let block = output + rowRange.lowerBound * columns + columnRange.lowerBound
+            matmul(rows: rowRange.count, columns: columnRange.count, inner: inputs, input + rowRange.lowerBound * inputs, inputs,
+                   linear.weight.pointer + columnRange.lowerBound * inputs, inputs, transposeB: true, block, columns,
+                   accumulate: accumulate)
+            guard let bias = linear.bias?.pointer else { return }
+            if let activation {
+                Kernels.addBiasActivate(rows: rowRange.count, dim: columnRange.count, data: block, stride: columns,
+                                        bias: bias + columnRange.lowerBound, activation: activation)
+            } else {
+                Kernels.addBias(rows: rowRange.count, dim: columnRange.count, data: block, stride: columns, bias: bias + columnRange.lowerBound)
             }
         }
     }
+
+    /// Below this many rows a thread's share would cost about as much in packing the weights as in
+    /// multiplying them.
+    static let minimumRowsPerThread = 128
+    static let columnBlock = 16
 
     /// Reads layer `i`'s weights under `prefix` (e.g. `vision_model.encoder.layers`).
     static func load(_ reader: WeightReader, prefix: String, config: TowerConfiguration) throws -> TransformerEncoder {

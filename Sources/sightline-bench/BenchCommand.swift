@@ -12,6 +12,7 @@ struct BenchCommand: AsyncParsableCommand {
         subcommands: [
             IngestBenchmark.self,
             QueriesBenchmark.self,
+            EncoderBenchmark.self,
         ]
     )
 }

@@ -131,6 +131,29 @@ struct ParityTests {
         #expect(Fixtures.maxAbsDifference(dense.values, golden.dense_center_crop.values) <= Self.tolerance)
     }
 
+    @Test("large batches (split by rows, then by columns) on two and three threads match too",
+          arguments: Fixtures.configs, [2, 3])
+    func largeBatches(config: String, threads: Int) throws {
+        let golden = try Fixtures.golden(config)
+        let model = try CLIPModel(directory: Fixtures.directory(config), threads: threads, logger: Logger(label: "test"))
+        let copies = 4
+        let images = golden.images.map { Fixtures.image(width: $0.width, height: $0.height, seed: $0.seed) }
+        let batch = try model.encodeImages(Array(repeating: images, count: copies).flatMap { $0 })
+        for i in 0..<(images.count * copies) {
+            #expect(Fixtures.maxAbsDifference(batch[i], golden.image_embeddings[i % images.count]) <= Self.tolerance)
+        }
+        let texts = try model.encodeTexts(Array(repeating: golden.texts, count: 12).flatMap { $0 })
+        #expect(texts.rows == golden.texts.count * 12)
+        for i in 0..<texts.rows {
+            #expect(Fixtures.maxAbsDifference(texts[i], golden.text_embeddings[i % golden.texts.count]) <= Self.tolerance)
+        }
+        let frame = golden.dense[0]
+        let frames = Array(repeating: Fixtures.image(width: frame.width, height: frame.height, seed: frame.seed), count: 9)
+        for dense in try model.encodeDense(frames, shortSide: frame.short_side) {
+            #expect(Fixtures.maxAbsDifference(dense.values, frame.values) <= Self.tolerance)
+        }
+    }
+
     @Test("frames of different shapes in one call come back in order", arguments: Fixtures.configs)
     func mixedDenseBatch(config: String) throws {
         let golden = try Fixtures.golden(config)

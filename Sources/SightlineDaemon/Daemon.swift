@@ -36,7 +36,7 @@ public struct Daemon: Sendable {
     public static let version = "0.1.0"
 
     public let configuration: DaemonConfiguration
-    public let model: ModelInfo
+    public let model: ModelSummary
     public var hooks: DaemonHooks
     /// Builds the engine and grounding for the scheduler; `nil` runs without a model (streams
     /// are watched, nothing is grounded).
@@ -46,7 +46,7 @@ public struct Daemon: Sendable {
     let logger: Logger
 
     public init(
-        configuration: DaemonConfiguration, model: ModelInfo, hooks: DaemonHooks = DaemonHooks(),
+        configuration: DaemonConfiguration, model: ModelSummary, hooks: DaemonHooks = DaemonHooks(),
         frameShortSide: Int? = nil, makeGrounder: (@Sendable () throws -> any BatchGrounder)? = nil, logger: Logger
     ) {
         self.configuration = configuration

@@ -24,11 +24,11 @@ public final class RequestHandler: Sendable {
     let bus: EventBus
     let stats: RuntimeStats
     let policy: AccessPolicy
-    let model: ModelInfo
+    let model: ModelSummary
     let version: String
     let logger: Logger
 
-    public init(registry: Registry, bus: EventBus, stats: RuntimeStats, policy: AccessPolicy, model: ModelInfo, version: String, logger: Logger) {
+    public init(registry: Registry, bus: EventBus, stats: RuntimeStats, policy: AccessPolicy, model: ModelSummary, version: String, logger: Logger) {
         self.registry = registry
         self.bus = bus
         self.stats = stats

@@ -87,7 +87,7 @@ struct SightlinedCommand: AsyncParsableCommand {
         let logger = Logger(label: "sightlined")
         let modelInfo = ModelResolution.describe(settings)
         if modelInfo.isTestModel {
-            logger.warning("running the bundled tiny test model: for demos and tests only, its matches mean nothing; get a real model with `\(ModelInfo.realModelHint)`",
+            logger.warning("running the bundled tiny test model: for demos and tests only, its matches mean nothing; get a real model with `\(ModelSummary.realModelHint)`",
                            metadata: ["model": "\(modelInfo.path ?? "")"])
         } else {
             logger.notice("model", metadata: ["name": "\(modelInfo.name)", "path": "\(modelInfo.path ?? "")"])

@@ -1,7 +1,7 @@
 import SightlineProtocol
 
 /// Which model the daemon runs, as `status` reports it and the log announces it at start.
-public struct ModelInfo: Sendable, Equatable {
+public struct ModelSummary: Sendable, Equatable {
     public var name: String
     public var path: String?
     /// The bundled tiny test model: its matches mean nothing.

@@ -89,6 +89,8 @@ let package = Package(
                 "SightlineProtocol",
                 "SightlineGrounding",
                 "SightlineMedia",
+                "SightlineModel",
+                "SightlinePipeline",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

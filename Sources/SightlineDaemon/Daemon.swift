@@ -108,7 +108,10 @@ public struct Daemon: Sendable {
         let ingest = Ingest(
             registry: registry, bus: bus, stats: stats, shortSide: frameShortSide, logger: logger,
             sink: { frame in if grounding { frameQueue.offer(frame) } },
-            onRemoved: { id in activeScheduler?.forget(stream: id) })
+            onRemoved: { id in activeScheduler?.forget(stream: id) },
+            onEnded: { id, then in
+                if let activeScheduler { activeScheduler.finish(stream: id, then: then) } else { then() }
+            })
         scheduler?.start()
         defer { scheduler?.stop() }
         var services: [any Service] = [ingest, server]

@@ -15,6 +15,7 @@ public final class Ingest: Service, Sendable {
     private let stats: RuntimeStats
     private let sink: @Sendable (Frame) -> Void
     private let onRemoved: @Sendable (String) -> Void
+    private let onEnded: @Sendable (String, @escaping @Sendable () -> Void) -> Void
     private let shortSide: Int?
     private let logger: Logger
     private let running = Mutex<[String: Task<Void, Never>]>([:])
@@ -24,7 +25,9 @@ public final class Ingest: Service, Sendable {
     /// `sink` receives every frame (nil: frames are counted and let go, for a daemon with no
     /// model); `shortSide` scales frames for the engine.
     public init(registry: Registry, bus: EventBus, stats: RuntimeStats, shortSide: Int?, logger: Logger,
-                sink: @escaping @Sendable (Frame) -> Void, onRemoved: @escaping @Sendable (String) -> Void) {
+                sink: @escaping @Sendable (Frame) -> Void, onRemoved: @escaping @Sendable (String) -> Void,
+                onEnded: @escaping @Sendable (String, @escaping @Sendable () -> Void) -> Void = { $1() }) {
+        self.onEnded = onEnded
         self.registry = registry
         self.bus = bus
         self.stats = stats
@@ -67,15 +70,19 @@ public final class Ingest: Service, Sendable {
             bus.publish(.streamStatus(StreamStatusEvent(status)))
             return
         }
-        let (bus, stats, sink, logger) = (self.bus, self.stats, self.sink, self.logger)
+        let (bus, stats, sink, logger, onEnded) = (self.bus, self.stats, self.sink, self.logger, self.onEnded)
         let task = Task {
             await withTaskGroup(of: Void.self) { group in
                 group.addTask { await source.run() }
                 group.addTask {
                     for await status in source.statuses {
-                        stats.status(status)
-                        bus.publish(.streamStatus(StreamStatusEvent(status)))
                         logger.info("stream \(status)", metadata: ["stream": "\(status.stream)"])
+                        let publish: @Sendable () -> Void = {
+                            stats.status(status)
+                            bus.publish(.streamStatus(StreamStatusEvent(status)))
+                        }
+                        // The end is announced after the stream's last frames are grounded.
+                        if status.state.isTerminal { onEnded(status.stream, publish) } else { publish() }
                     }
                 }
                 group.addTask {

@@ -1,26 +1,41 @@
 import Foundation
+import Logging
+import SightlineCore
+import SightlineModel
 import SightlineProtocol
 
-/// Decides which model the daemon announces from the configuration: a checkpoint directory,
-/// and whether it is the bundled test model (its `config.json` says
-/// `"sightline_test_model": true`).
+/// Loads the configured model once, at start, and says plainly which model the daemon runs.
 public enum ModelResolution {
-    public static func describe(_ configuration: DaemonConfiguration) -> ModelSummary {
+    /// What the daemon runs with.
+    public struct Resolved: Sendable {
+        public var summary: ModelSummary
+        public var model: CLIPModel?
+    }
+
+    /// With no `model.path` the daemon runs without a model (streams are watched, nothing is
+    /// grounded). A configured model that cannot be loaded is an error naming the problem.
+    /// Loading maps and checks the checkpoint: it runs on a thread of its own.
+    public static func load(_ configuration: DaemonConfiguration, logger: Logger) async throws -> Resolved {
         guard let path = configuration.modelPath else {
-            return ModelSummary(
+            return Resolved(summary: ModelSummary(
                 name: "none", path: nil, isTestModel: false,
-                note: "no model configured: streams are watched but not grounded; get one with `\(ModelSummary.realModelHint)` and set model.path")
+                note: "no model configured: streams are watched but not grounded; get one with `\(ModelSummary.realModelHint)` and set model.path"),
+                model: nil)
         }
-        let name = (path as NSString).lastPathComponent
-        let configPath = path + "/config.json"
-        guard let data = FileManager.default.contents(atPath: configPath),
-              let config = try? JSONParser().parse(Array(data))
-        else {
-            return ModelSummary(name: name, path: path, isTestModel: false, note: "cannot read \(configPath)")
+        let threads = configuration.engineThreads
+        let model: CLIPModel = try await withCheckedThrowingContinuation { continuation in
+            DedicatedThread.start(name: "sl-model-load") {
+                continuation.resume(with: Result { try CLIPModel(directory: path, threads: threads, logger: logger) })
+            }
         }
-        let isTest = config["sightline_test_model"]?.boolValue == true
-        return ModelSummary(
-            name: name, path: path, isTestModel: isTest,
-            note: isTest ? "the bundled tiny test model, for demos and tests only: its matches mean nothing; get a real one with `\(ModelSummary.realModelHint)`" : nil)
+        return Resolved(summary: summary(of: model.info), model: model)
+    }
+
+    public static func summary(of info: ModelInfo) -> ModelSummary {
+        ModelSummary(
+            name: info.name, path: info.directory, isTestModel: info.isTestModel,
+            note: info.isTestModel
+                ? "the bundled tiny test model, for demos and tests only: its matches mean nothing; get a real one with `\(ModelSummary.realModelHint)`"
+                : nil)
     }
 }

@@ -11,6 +11,8 @@ public protocol BatchGrounder: AnyObject {
     /// `queries[i]` are the standing queries that watch `frames[i].stream`. Returns the match
     /// events the batch produced, in order.
     func ground(_ frames: [Frame], queries: [[QueryRecord]]) throws -> [MatchEvent]
+    /// A stream ended: close its open tubes (their `match.end` events).
+    func finish(stream: String) -> [MatchEvent]
     /// A stream went away: forget its tubes and windows.
     func forget(stream: String)
 }
@@ -26,6 +28,7 @@ public final class FrameQueue: @unchecked Sendable {
     private var order: [String] = []
     private var nextStream = 0
     private var closed = false
+    private var poked = false
     public let framesPerStream: Int
     private let onDrop: @Sendable (String) -> Void
 
@@ -61,6 +64,22 @@ public final class FrameQueue: @unchecked Sendable {
         condition.unlock()
     }
 
+    /// Frames a stream has waiting.
+    public func pending(stream: String) -> Int {
+        condition.lock()
+        defer { condition.unlock() }
+        return waiting[stream]?.count ?? 0
+    }
+
+    /// Wakes a waiting `takeBatch` (with an empty batch) so the engine loop looks at its
+    /// other work.
+    public func poke() {
+        condition.lock()
+        poked = true
+        condition.signal()
+        condition.unlock()
+    }
+
     public func close() {
         condition.lock()
         closed = true
@@ -75,6 +94,10 @@ public final class FrameQueue: @unchecked Sendable {
         condition.lock()
         defer { condition.unlock() }
         while !closed, order.allSatisfy({ waiting[$0]!.count == 0 }) {
+            if poked {
+                poked = false
+                return []
+            }
             if !condition.wait(until: deadline) { return [] }
         }
         if closed { return nil }
@@ -111,6 +134,7 @@ public final class Scheduler: @unchecked Sendable {
     private let queriesLock = NSLock()
     private var queries: [QueryRecord]
     private var forgotten: [String] = []
+    private var finishing: [(stream: String, then: @Sendable () -> Void)] = []
     private let finished = NSCondition()
     private var running = true
 
@@ -136,6 +160,14 @@ public final class Scheduler: @unchecked Sendable {
         queriesLock.withLock { forgotten.append(stream) }
     }
 
+    /// Once the frames the stream has waiting are grounded, ends its open tubes, publishes
+    /// their events, then calls `then` (ingest publishes the stream's end there, so that every
+    /// match event of a stream comes before its `ended` status).
+    public func finish(stream: String, then: @escaping @Sendable () -> Void) {
+        queriesLock.withLock { finishing.append((stream, then)) }
+        queue.poke()
+    }
+
     public func start() {
         DedicatedThread.start(name: "sl-engine") { [self] in loop() }
     }
@@ -148,6 +180,21 @@ public final class Scheduler: @unchecked Sendable {
         finished.unlock()
     }
 
+    private func finishStreamsThatAreDrained() {
+        let ready = queriesLock.withLock { () -> [(stream: String, then: @Sendable () -> Void)] in
+            let ready = finishing.filter { queue.pending(stream: $0.stream) == 0 }
+            finishing.removeAll { entry in ready.contains { $0.stream == entry.stream } }
+            return ready
+        }
+        for entry in ready {
+            for event in grounder.finish(stream: entry.stream) {
+                stats.matched(event.stream, query: event.query)
+                bus.publish(.match(event), captureTime: event.time)
+            }
+            entry.then()
+        }
+    }
+
     private func loop() {
         let interval = Double(watchdogInterval.components.seconds) + Double(watchdogInterval.components.attoseconds) / 1e18
         while true {
@@ -158,6 +205,7 @@ public final class Scheduler: @unchecked Sendable {
                 return (queries, forgotten)
             }
             for stream in gone { grounder.forget(stream: stream) }
+            defer { finishStreamsThatAreDrained() }
             if batch.isEmpty { continue }
             let perFrame = batch.map { frame in current.filter { $0.watches(stream: frame.stream) } }
             do {
@@ -173,6 +221,12 @@ public final class Scheduler: @unchecked Sendable {
                 for frame in batch { stats.dropped(frame.stream) }
             }
         }
+        // Shutting down: end what is open so that subscribers still connected hear of it.
+        let pendingEnds = queriesLock.withLock { () -> [(stream: String, then: @Sendable () -> Void)] in
+            defer { finishing = [] }
+            return finishing
+        }
+        for entry in pendingEnds { entry.then() }
         finished.lock()
         running = false
         finished.broadcast()

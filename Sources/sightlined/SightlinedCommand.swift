@@ -85,16 +85,28 @@ struct SightlinedCommand: AsyncParsableCommand {
             return handler
         }
         let logger = Logger(label: "sightlined")
-        let modelInfo = ModelResolution.describe(settings)
-        if modelInfo.isTestModel {
-            logger.warning("running the bundled tiny test model: for demos and tests only, its matches mean nothing; get a real model with `\(ModelSummary.realModelHint)`",
-                           metadata: ["model": "\(modelInfo.path ?? "")"])
-        } else {
-            logger.notice("model", metadata: ["name": "\(modelInfo.name)", "path": "\(modelInfo.path ?? "")"])
-        }
-        if let note = modelInfo.note, !modelInfo.isTestModel { logger.warning("\(note)") }
+        let resolved: ModelResolution.Resolved
         do {
-            try await Daemon(configuration: settings, model: modelInfo, logger: logger).run()
+            resolved = try await ModelResolution.load(settings, logger: logger)
+        } catch {
+            logger.critical("cannot load the model: \(error)", metadata: ["model": "\(settings.modelPath ?? "")"])
+            throw ExitCode(1)
+        }
+        let summary = resolved.summary
+        if summary.isTestModel {
+            logger.warning("running the bundled tiny test model: for demos and tests only, its matches mean nothing; get a real model with `\(ModelSummary.realModelHint)`",
+                           metadata: ["model": "\(summary.path ?? "")"])
+        } else if let note = summary.note {
+            logger.warning("\(note)")
+        } else {
+            logger.notice("model loaded", metadata: ["name": "\(summary.name)", "path": "\(summary.path ?? "")"])
+        }
+        var makeGrounder: (@Sendable () throws -> any BatchGrounder)?
+        if let model = resolved.model {
+            makeGrounder = { try PipelineGrounder(model: model, logger: logger) }
+        }
+        do {
+            try await Daemon(configuration: settings, model: summary, makeGrounder: makeGrounder, logger: logger).run()
         } catch let error as SightlineError {
             logger.critical("\(error.message)", metadata: error.context.isEmpty ? nil : error.context.mapValues { "\($0)" })
             throw ExitCode(1)

@@ -123,4 +123,6 @@ final class RecordingGrounder: BatchGrounder, @unchecked Sendable {
     }
 
     func forget(stream: String) {}
+
+    func finish(stream: String) -> [MatchEvent] { [] }
 }

@@ -149,6 +149,7 @@ let package = Package(
                 "SightlineCore",
                 "SightlineMedia",
                 "SightlineGrounding", "SightlineModel", "SightlinePipeline",
+                "SightlineProtocol", "SightlineDaemon",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]

@@ -13,6 +13,7 @@ struct BenchCommand: AsyncParsableCommand {
             IngestBenchmark.self,
             QueriesBenchmark.self,
             EncoderBenchmark.self,
+            DaemonBenchmark.self,
         ]
     )
 }

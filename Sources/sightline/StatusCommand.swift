@@ -21,10 +21,9 @@ struct StatusCommand: AsyncParsableCommand {
         let model = status["model"]
         print("sightlined \(Display.json(status["version"])) (protocol \(Display.json(status["protocol"]))), up \(Display.number(status["uptime"], digits: 1)) s, \(Display.json(status["subscribers"])) subscribers")
         print("model: \(Display.json(model?["name"]))\(model?["path"].map { " (\(Display.json($0)))" } ?? "")")
-        if model?["test_model"]?.boolValue == true {
-            print("  warning: the bundled tiny test model, for demos and tests only: its matches mean nothing")
+        if let note = model?["note"]?.stringValue {
+            print("  \(model?["test_model"]?.boolValue == true ? "warning: " : "")\(note)")
         }
-        if let note = model?["note"]?.stringValue { print("  \(note)") }
         print("")
         let streams = (status["streams"]?.arrayValue ?? []).map { s in
             [Display.json(s["id"]), Display.json(s["state"]), Display.number(s["sampled_fps"]), Display.json(s["frames"]),

@@ -41,14 +41,17 @@ public struct Daemon: Sendable {
     /// Builds the engine and grounding for the scheduler; `nil` runs without a model (streams
     /// are watched, nothing is grounded).
     let makeGrounder: (@Sendable () throws -> any BatchGrounder)?
+    let fileGrounding: FileGrounding?
     /// The short side frames are scaled to for the engine; `nil` keeps the source's size.
     let frameShortSide: Int?
     let logger: Logger
 
     public init(
         configuration: DaemonConfiguration, model: ModelSummary, hooks: DaemonHooks = DaemonHooks(),
-        frameShortSide: Int? = nil, makeGrounder: (@Sendable () throws -> any BatchGrounder)? = nil, logger: Logger
+        frameShortSide: Int? = nil, makeGrounder: (@Sendable () throws -> any BatchGrounder)? = nil,
+        fileGrounding: FileGrounding? = nil, logger: Logger
     ) {
+        self.fileGrounding = fileGrounding
         self.configuration = configuration
         self.model = model
         self.hooks = hooks
@@ -76,7 +79,7 @@ public struct Daemon: Sendable {
         }
         let policy = AccessPolicy(daemonUID: geteuid(), socketGID: socketGID, readAccess: config.readAccess)
         let handler = RequestHandler(registry: registry, bus: bus, stats: stats, policy: policy, model: model,
-                                     version: Self.version, logger: logger)
+                                     version: Self.version, fileGrounding: fileGrounding, logger: logger)
         let target: ListenTarget = hooks.listenDescriptor.map { .inheritedDescriptor($0, path: config.socketPath) }
             ?? .path(config.socketPath, mode: config.readAccess == .anyone ? 0o666 : config.socketMode, group: config.socketGroup)
         let eventLoops = MultiThreadedEventLoopGroup(numberOfThreads: 1)

@@ -9,12 +9,17 @@ final class ConnectionContext: @unchecked Sendable {
     let peer: PeerCredentials
     let queue: SubscriberQueue
     let closeConnection: @Sendable () -> Void
+    /// Writes a line on this connection, waiting while the peer is slow (for `ground`, whose
+    /// events must all arrive).
+    let send: @Sendable ([UInt8]) async throws -> Void
     var subscriberID: EventBus.SubscriberID?
 
-    init(peer: PeerCredentials, queue: SubscriberQueue, closeConnection: @escaping @Sendable () -> Void) {
+    init(peer: PeerCredentials, queue: SubscriberQueue, closeConnection: @escaping @Sendable () -> Void,
+         send: @escaping @Sendable ([UInt8]) async throws -> Void) {
         self.peer = peer
         self.queue = queue
         self.closeConnection = closeConnection
+        self.send = send
     }
 }
 
@@ -26,9 +31,12 @@ public final class RequestHandler: Sendable {
     let policy: AccessPolicy
     let model: ModelSummary
     let version: String
+    let fileGrounding: FileGrounding?
     let logger: Logger
 
-    public init(registry: Registry, bus: EventBus, stats: RuntimeStats, policy: AccessPolicy, model: ModelSummary, version: String, logger: Logger) {
+    public init(registry: Registry, bus: EventBus, stats: RuntimeStats, policy: AccessPolicy, model: ModelSummary, version: String,
+                fileGrounding: FileGrounding? = nil, logger: Logger) {
+        self.fileGrounding = fileGrounding
         self.registry = registry
         self.bus = bus
         self.stats = stats
@@ -86,6 +94,23 @@ public final class RequestHandler: Sendable {
             result["streams"] = JSONValue(subscription.streams)
             result["queries"] = JSONValue(subscription.queries)
             return ["subscribed": .object(result)]
+        case .ground(let spec):
+            guard let fileGrounding else {
+                throw SightlineError(.unavailable, "this daemon runs without a model; configure model.path to ground")
+            }
+            let started = Date()
+            do {
+                let (frames, events) = try await fileGrounding.run(spec) { event in
+                    try await context.send(try Event.match(event).line(detail: spec.detail))
+                }
+                logger.info("grounded a file", metadata: ["file": "\(spec.path)", "frames": "\(frames)", "events": "\(events)"])
+                return ["stream": .string(spec.stream), "frames": JSONValue(frames), "events": JSONValue(events),
+                        "seconds": .double((Date().timeIntervalSince(started) * 1000).rounded() / 1000)]
+            } catch let error as SightlineError {
+                throw error
+            } catch {
+                throw SightlineError(.media, "cannot ground \(spec.path): \(error)", context: ["file": spec.path])
+            }
         case .unsubscribe:
             if let id = context.subscriberID { bus.unsubscribe(id) }
             let was = context.subscriberID != nil

@@ -165,9 +165,11 @@ public final class SocketServer: Service, Sendable {
         connectionLogger[metadataKey: "peer"] = "\(peer)"
         let log = connectionLogger
         let queue = SubscriberQueue(capacity: subscriberQueue, stuckAfter: stuckAfter)
-        let context = ConnectionContext(peer: peer, queue: queue) { channel.close(promise: nil) }
         do {
             try await connection.executeThenClose { inbound, outbound in
+                let context = ConnectionContext(peer: peer, queue: queue, closeConnection: { channel.close(promise: nil) },
+                                                send: { try await outbound.write(ByteBuffer(bytes: $0)) })
+                defer { if let id = context.subscriberID { self.bus.unsubscribe(id) } }
                 try await outbound.write(ByteBuffer(bytes: JSONWriter.line(hello.json)))
                 try await withThrowingTaskGroup(of: Void.self) { tasks in
                     // Events: written as the subscriber queue yields them, alongside replies.
@@ -209,7 +211,6 @@ public final class SocketServer: Service, Sendable {
         } catch {
             log.debug("connection ended with an error", metadata: ["error": "\(error)"])
         }
-        if let id = context.subscriberID { bus.unsubscribe(id) }
         queue.close()
     }
 }

@@ -80,11 +80,12 @@ public enum RequestOperation: Sendable, Equatable {
     case queryList
     case subscribe(Subscription)
     case unsubscribe
+    case ground(GroundSpec)
 
     /// Every operation name, as `unknown_op` errors list them.
     public static let names = [
         "status", "stream.add", "stream.remove", "stream.list", "query.add", "query.remove", "query.list",
-        "subscribe", "unsubscribe",
+        "subscribe", "unsubscribe", "ground",
     ]
 
     public var name: String {
@@ -98,13 +99,15 @@ public enum RequestOperation: Sendable, Equatable {
         case .queryList: "query.list"
         case .subscribe: "subscribe"
         case .unsubscribe: "unsubscribe"
+        case .ground: "ground"
         }
     }
 
-    /// Operations that change what the daemon stores; only privileged peers may run them.
+    /// Operations only privileged peers may run: those that change what the daemon stores,
+    /// and `ground`, which reads a file as the daemon's user.
     public var isMutating: Bool {
         switch self {
-        case .streamAdd, .streamRemove, .queryAdd, .queryRemove: true
+        case .streamAdd, .streamRemove, .queryAdd, .queryRemove, .ground: true
         case .status, .streamList, .queryList, .subscribe, .unsubscribe: false
         }
     }
@@ -119,6 +122,7 @@ public enum RequestOperation: Sendable, Equatable {
         case "stream.add": self = .streamAdd(try StreamSpec(reading: &r))
         case "query.add": self = .queryAdd(try QuerySpec(reading: &r))
         case "subscribe": self = .subscribe(try Subscription(reading: &r))
+        case "ground": self = .ground(try GroundSpec(reading: &r))
         case "stream.remove":
             let id = try r.requiredString("id")
             self = .streamRemove(id: id)
@@ -137,6 +141,7 @@ public enum RequestOperation: Sendable, Equatable {
         case .streamAdd(let spec): spec.json
         case .queryAdd(let spec): spec.json
         case .subscribe(let subscription): subscription.json
+        case .ground(let spec): spec.json
         case .streamRemove(let id), .queryRemove(let id): ["id": .string(id)]
         }
     }
@@ -282,5 +287,84 @@ extension String {
         guard let first = scalars.firstIndex(where: { !$0.properties.isWhitespace }) else { return "" }
         let last = scalars.lastIndex(where: { !$0.properties.isWhitespace })!
         return String(scalars[first...last])
+    }
+}
+
+/// `ground` parameters: ground texts in a video file once, as fast as the engine goes.
+public struct GroundSpec: Sendable, Equatable {
+    public static let maxTexts = 16
+
+    /// An absolute path, or a `file://` URI.
+    public var path: String
+    public var texts: [String]
+    /// Frames per second read from the file; `nil` takes 4.
+    public var fps: Double?
+    public var threshold: Double?
+    public var detail: MaskDetail
+    /// The `stream` member of the events this request produces.
+    public var stream: String
+
+    public init(path: String, texts: [String], fps: Double? = nil, threshold: Double? = nil, detail: MaskDetail = .rle, stream: String = "ground") {
+        self.path = path
+        self.texts = texts
+        self.fps = fps
+        self.threshold = threshold
+        self.detail = detail
+        self.stream = stream
+    }
+
+    init(reading r: inout FieldReader) throws(SightlineError) {
+        var path = try r.requiredString("path")
+        if path.hasPrefix("file://") { path = String(path.dropFirst("file://".count)).removingPercentEncodingIfPossible }
+        guard path.hasPrefix("/") else {
+            throw SightlineError(.invalidParams, "params.path: \"\(path)\" is not an absolute path (the daemon's working directory is not yours)")
+        }
+        self.path = path
+        guard let texts = try r.strings("texts"), !texts.isEmpty else { throw SightlineError(.invalidParams, "params.texts: required, at least one text") }
+        guard texts.count <= Self.maxTexts else { throw SightlineError(.invalidParams, "params.texts: at most \(Self.maxTexts) texts") }
+        self.texts = try texts.enumerated().map { (i, t) throws(SightlineError) -> String in
+            let trimmed = t.trimmingWhitespace
+            guard !trimmed.isEmpty, t.utf8.count <= QuerySpec.maxTextBytes else {
+                throw SightlineError(.invalidParams, "params.texts[\(i)]: must be 1 to \(QuerySpec.maxTextBytes) bytes of text")
+            }
+            return trimmed
+        }
+        fps = try r.double("fps", in: StreamSpec.fpsRange)
+        threshold = try r.double("threshold", in: 0...1)
+        let detailName = try r.string("detail") ?? MaskDetail.rle.rawValue
+        guard let detail = MaskDetail(rawValue: detailName) else {
+            throw SightlineError(.invalidParams, "params.detail: \"\(detailName)\" is not one of rle, box, none")
+        }
+        self.detail = detail
+        stream = try r.string("stream") ?? "ground"
+        try Identifier.validate(stream, field: "params.stream")
+    }
+
+    var json: JSONObject {
+        var o: JSONObject = ["path": .string(path), "texts": JSONValue(texts)]
+        if let fps { o["fps"] = .double(fps) }
+        if let threshold { o["threshold"] = .double(threshold) }
+        o["detail"] = .string(detail.rawValue)
+        if stream != "ground" { o["stream"] = .string(stream) }
+        return o
+    }
+}
+
+extension String {
+    /// Decodes `%XX` escapes; leaves the text as it is when they are malformed.
+    var removingPercentEncodingIfPossible: String {
+        var bytes: [UInt8] = []
+        let u = Array(utf8)
+        var k = 0
+        while k < u.count {
+            if u[k] == UInt8(ascii: "%"), k + 2 < u.count, let v = UInt8(String(decoding: u[(k + 1)...(k + 2)], as: UTF8.self), radix: 16) {
+                bytes.append(v)
+                k += 3
+            } else {
+                bytes.append(u[k])
+                k += 1
+            }
+        }
+        return String(validating: bytes, as: UTF8.self) ?? self
     }
 }

@@ -102,11 +102,14 @@ struct SightlinedCommand: AsyncParsableCommand {
             logger.notice("model loaded", metadata: ["name": "\(summary.name)", "path": "\(summary.path ?? "")"])
         }
         var makeGrounder: (@Sendable () throws -> any BatchGrounder)?
+        var fileGrounding: FileGrounding?
         if let model = resolved.model {
             makeGrounder = { try PipelineGrounder(model: model, logger: logger) }
+            fileGrounding = FileGrounding(model: model, logger: logger)
         }
         do {
-            try await Daemon(configuration: settings, model: summary, makeGrounder: makeGrounder, logger: logger).run()
+            try await Daemon(configuration: settings, model: summary, makeGrounder: makeGrounder, fileGrounding: fileGrounding,
+                             logger: logger).run()
         } catch let error as SightlineError {
             logger.critical("\(error.message)", metadata: error.context.isEmpty ? nil : error.context.mapValues { "\($0)" })
             throw ExitCode(1)

@@ -77,4 +77,36 @@ import Testing
         }
         #expect(await daemon.stop() == 0)
     }
+
+    @Test(.timeLimit(.minutes(3))) func groundsAFileOnRequest() async throws {
+        let clip = Self.fixtures.appendingPathComponent("davis/bmx-trees-428x240.mp4").path
+        let model = Self.fixtures.appendingPathComponent("clip/tiny-gelu-p14").path
+        let daemon = try DaemonProcess(arguments: ["--model", model])
+        defer { daemon.cleanUp() }
+        try await daemon.start()
+        try await daemon.client { client in
+            let result = try await client.request(.ground(GroundSpec(path: clip, texts: ["a person riding a bike"], fps: 4, threshold: 0.05,
+                                                                     detail: .rle, stream: "bmx-once")))
+            // 80 frames at 24 fps sampled at 4 fps.
+            #expect((12...15).contains(result["frames"]?.intValue ?? 0))
+            var received = 0
+            while received < result["events"]!.intValue! {
+                // Events came before the reply; the client kept them in order.
+                guard let event = try await client.nextEvent() else { break }
+                #expect(event["stream"] == "bmx-once" && event["text"] == "a person riding a bike")
+                if let mask = event["frames"]?.arrayValue?.first?["mask"] { #expect(mask["size"] == [240, 428]) }
+                received += 1
+            }
+            #expect(received > 0)
+            do {
+                _ = try await client.request(.ground(GroundSpec(path: daemon.directory + "/missing.mp4", texts: ["a bike"])))
+                Issue.record("grounding a missing file succeeded")
+            } catch let error as SightlineError {
+                #expect(error.code == .fileNotFound)
+            }
+            // Nothing was stored: ground is one-shot.
+            #expect(try await client.request(.streamList)["streams"] == [])
+        }
+        #expect(await daemon.stop() == 0)
+    }
 }

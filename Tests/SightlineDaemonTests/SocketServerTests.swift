@@ -18,6 +18,13 @@ import Testing
             let status = try await client.request(.status)
             #expect(status["protocol"] == JSONValue(ProtocolLimits.version))
             #expect(status["model"]?["name"] == "none")
+            // Without a model there is nothing to ground with, and the daemon says so.
+            do {
+                _ = try await client.request(.ground(GroundSpec(path: "/tmp/a.mp4", texts: ["a bike"])))
+                Issue.record("ground without a model succeeded")
+            } catch let error as SightlineError {
+                #expect(error.code == .unavailable && error.message.contains("model.path"))
+            }
         }
         #expect(await daemon.stop() == 0)
     }

@@ -31,6 +31,8 @@ import Testing
              .subscribe(Subscription(streams: ["cam1"], queries: ["q-1"], detail: .box, status: false))),
             (#"{"id":10,"op":"subscribe"}"#, .subscribe(Subscription())),
             (#"{"id":"u","op":"unsubscribe","params":null}"#, .unsubscribe),
+            (#"{"id":11,"op":"ground","params":{"path":"file:///v/a%20b.mp4","texts":["a bike"," a dog "],"fps":2,"detail":"box"}}"#,
+             .ground(GroundSpec(path: "/v/a b.mp4", texts: ["a bike", "a dog"], fps: 2, detail: .box))),
         ]
         for (line, operation) in cases {
             let request = try decode(line).get()
@@ -71,6 +73,10 @@ import Testing
         (#"{"id":1,"op":"subscribe","params":{"detail":"full"}}"#, .invalidParams, "params.detail: \"full\" is not one of rle, box, none"),
         (#"{"id":1,"op":"subscribe","params":{"status":"yes"}}"#, .invalidParams, "params.status: expected boolean"),
         (#"{"id":1,"op":"status""#, .parseError, "invalid JSON"),
+        (#"{"id":1,"op":"ground","params":{"path":"clip.mp4","texts":["a"]}}"#, .invalidParams, "is not an absolute path"),
+        (#"{"id":1,"op":"ground","params":{"path":"/clip.mp4","texts":[]}}"#, .invalidParams, "params.texts: required"),
+        (#"{"id":1,"op":"ground","params":{"path":"/clip.mp4","texts":["a",""]}}"#, .invalidParams, "params.texts[1]"),
+        (#"{"id":1,"op":"ground","params":{"path":"/clip.mp4","texts":["a"],"stream":"a/b"}}"#, .invalidParams, "not a valid id"),
     ])
     func answersBadRequestsWithAClearError(line: String, code: SightlineError.Code, fragment: String) {
         let e = error(line)

@@ -1,0 +1,65 @@
+import Foundation
+import Logging
+import SightlineCore
+import SightlineGrounding
+import SightlineMedia
+import SightlineModel
+import SightlinePipeline
+import SightlineProtocol
+
+/// The `ground` operation: every sampled frame of one file, grounded against a few texts,
+/// its events written to the requesting connection only. It shares the loaded model with the
+/// live streams (the engine runs one call at a time), on a thread of its own.
+public final class FileGrounding: Sendable {
+    let model: CLIPModel
+    let logger: Logger
+    static let batch = 4
+
+    public init(model: CLIPModel, logger: Logger) {
+        self.model = model
+        self.logger = logger
+    }
+
+    /// Returns the number of frames grounded; `emit` receives each event as it is decided.
+    func run(_ spec: GroundSpec, emit: (MatchEvent) async throws -> Void) async throws -> (frames: Int, events: Int) {
+        guard FileManager.default.isReadableFile(atPath: spec.path) else {
+            throw SightlineError(.fileNotFound, "cannot read \(spec.path)", context: ["file": spec.path])
+        }
+        var settings = GroundingSettings()
+        if let threshold = spec.threshold {
+            let t = Float(min(0.99, max(0.01, threshold)))
+            settings.masks.threshold = t
+            settings.tubes.continueScore = t
+            settings.tubes.startScore = max(t, min(1, settings.tubes.startScore - GroundingSettings().tubes.continueScore + t))
+        }
+        let queries = spec.texts.enumerated().map { GroundingQuery(id: "t\($0.offset)", text: $0.element) }
+        let grounder = try StreamGrounder(stream: spec.stream, model: model, settings: settings, queries: queries, logger: logger)
+        var frames = 0
+        var events = 0
+        var pending: [Frame] = []
+        func flush(_ final: Bool) async throws {
+            let batch = pending
+            pending = []
+            let produced: [MatchEvent] = try await withCheckedThrowingContinuation { continuation in
+                DedicatedThread.start(name: "sl-ground") {
+                    continuation.resume(with: Result {
+                        var out = batch.isEmpty ? [] : try grounder.process(batch).events
+                        if final { out += grounder.finish() }
+                        return out
+                    })
+                }
+            }
+            frames += batch.count
+            for event in produced {
+                try await emit(event)
+                events += 1
+            }
+        }
+        for try await frame in readFrames(of: spec.path, sampleRate: spec.fps ?? 4, stream: spec.stream, logger: logger) {
+            pending.append(frame)
+            if pending.count == Self.batch { try await flush(false) }
+        }
+        try await flush(true)
+        return (frames, events)
+    }
+}

@@ -108,8 +108,8 @@ struct SightlinedCommand: AsyncParsableCommand {
             fileGrounding = FileGrounding(model: model, logger: logger)
         }
         do {
-            try await Daemon(configuration: settings, model: summary, makeGrounder: makeGrounder, fileGrounding: fileGrounding,
-                             logger: logger).run()
+            try await Daemon(configuration: settings, model: summary, hooks: ServiceManagerHooks.make(logger: logger),
+                             makeGrounder: makeGrounder, fileGrounding: fileGrounding, logger: logger).run()
         } catch let error as SightlineError {
             logger.critical("\(error.message)", metadata: error.context.isEmpty ? nil : error.context.mapValues { "\($0)" })
             throw ExitCode(1)

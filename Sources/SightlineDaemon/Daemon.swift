@@ -119,6 +119,10 @@ public struct Daemon: Sendable {
         defer { scheduler?.stop() }
         var services: [any Service] = [ingest, server]
         services.append(SignalService(reload: hooks.reload, logger: logger))
+        if scheduler == nil {
+            // No engine loop to ping the watchdog from: keep the service manager informed anyway.
+            services.append(WatchdogTicker(interval: hooks.watchdogInterval, tick: hooks.watchdog))
+        }
         if let address = config.metricsAddress, let metrics {
             services.append(try MetricsServer(address: address, group: eventLoops, logger: logger) {
                 metrics.exposition(stats: stats, subscribers: bus.subscriberCount)
@@ -153,6 +157,19 @@ struct SignalService: Service {
         for await _ in signals.cancelOnGracefulShutdown() {
             logger.info("SIGHUP: reloading")
             reload()
+        }
+    }
+}
+
+/// Calls the watchdog hook at a fixed interval, for a daemon running without an engine.
+struct WatchdogTicker: Service {
+    let interval: Duration
+    let tick: @Sendable () -> Void
+
+    func run() async throws {
+        while !Task.isCancelled, !Task.isShuttingDownGracefully {
+            tick()
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
         }
     }
 }

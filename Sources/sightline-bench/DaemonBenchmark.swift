@@ -180,10 +180,16 @@ struct DaemonBenchmark: AsyncParsableCommand {
         let rssStart = Self.residentMiB(pid: process.processIdentifier)
         var rssMax = rssStart
         let start = Date()
+        var timeline: [String] = []
         while Date().timeIntervalSince(start) < seconds {
             try await Task.sleep(for: .seconds(1))
-            rssMax = max(rssMax, Self.residentMiB(pid: process.processIdentifier))
+            let rss = Self.residentMiB(pid: process.processIdentifier)
+            rssMax = max(rssMax, rss)
+            // Long runs show the trend, to tell growth from warm-up.
+            let second = Int(Date().timeIntervalSince(start).rounded())
+            if seconds >= 120, second % 60 == 0, timeline.count < second / 60 { timeline.append(String(format: "%d s %.0f", second, rss)) }
         }
+        if !timeline.isEmpty { print("  rss MiB over the run (\(n) streams): " + timeline.joined(separator: ", ")) }
         let after = try await totals()
         let elapsed = Date().timeIntervalSince(start)
         let rssEnd = Self.residentMiB(pid: process.processIdentifier)

@@ -106,44 +106,64 @@ public final class StreamGrounder: Sendable {
         }
     }
 
-    /// Grounds a batch of consecutive frames of the stream.
+    /// Grounds a batch of consecutive frames of the stream: the encoder, then everything after it.
     public func process(_ frames: [Frame]) throws -> GroundingBatch {
         guard !frames.isEmpty else { return GroundingBatch(events: [], instances: [], encoderSeconds: 0, groundingSeconds: 0) }
         let started = Date()
         let dense = try model.encodeDense(frames.map(\.image), shortSide: settings.shortSide)
-        let encoded = Date()
+        var batch = try process(frames, dense: dense)
+        batch.encoderSeconds = Date().timeIntervalSince(started) - batch.groundingSeconds
+        return batch
+    }
+
+    /// Grounds frames whose patch embeddings were computed already (`dense[i]` of `frames[i]`,
+    /// by this model's `encodeDense` at `settings.shortSide`), for a caller that runs the
+    /// encoder once over the frames of several streams.
+    public func process(_ frames: [Frame], dense: [DenseEmbeddings]) throws -> GroundingBatch {
+        guard frames.count == dense.count else {
+            throw SightlineError(.invalidArgument, "\(frames.count) frames but \(dense.count) patch embeddings", context: ["stream": stream])
+        }
+        let started = Date()
         return try state.withLock { state in
             let queries = state.queries
-            var maps: [[ProbabilityMap]] = []
-            if let classes = state.classes, !queries.isEmpty {
-                for d in dense {
+            var events: [MatchEvent] = []
+            var instances: [[[GroundedInstance]]] = []
+            var next = 0
+            // Runs of frames of one size; a camera that changes resolution starts a new run,
+            // and smoothing does not reach across the change.
+            while next < frames.count {
+                var end = next + 1
+                while end < frames.count, frames[end].image.width == frames[next].image.width,
+                      frames[end].image.height == frames[next].image.height { end += 1 }
+                var maps: [[ProbabilityMap]] = []
+                for d in dense[next..<end] {
+                    guard let classes = state.classes, !queries.isEmpty else {
+                        maps.append([])
+                        continue
+                    }
                     let sims = cosineSimilarities(d, classes)
                     let perText = try probabilities.maps(similarities: sims, gridWidth: d.gridWidth, gridHeight: d.gridHeight,
                                                          classes: classes.rows, queryCount: state.distinctQueries)
                     maps.append(state.queryClass.map { perText[$0] })
                 }
-            } else {
-                maps = Array(repeating: [], count: frames.count)
-            }
-            // Context from frames of another size (a camera that changed resolution) is dropped.
-            if let last = state.context.last?.first, let now = maps.first?.first, last.width != now.width || last.height != now.height {
-                state.context.removeAll()
-            }
-            let window = state.context + maps
-            var events: [MatchEvent] = []
-            var instances: [[[GroundedInstance]]] = []
-            for (k, frame) in frames.enumerated() {
-                let index = state.context.count + k
-                let smoothed = try queries.indices.map { q in try settings.smoothing.smooth(window.map { $0[q] }, at: index) }
-                let found = try extractor.instances(maps: smoothed, frame: frame.image)
-                instances.append(found)
-                events += state.linker.observe(pts: frame.pts, time: frame.captureTime,
-                                               detections: Array(zip(queries, found)).map { ($0.0, $0.1) })
+                if let last = state.context.last?.first, let now = maps.first?.first, last.width != now.width || last.height != now.height {
+                    state.context.removeAll()
+                }
+                let window = state.context + maps
+                for k in next..<end {
+                    let index = state.context.count + k - next
+                    let smoothed = try queries.indices.map { q in try settings.smoothing.smooth(window.map { $0[q] }, at: index) }
+                    let found = try extractor.instances(maps: smoothed, frame: frames[k].image)
+                    instances.append(found)
+                    events += state.linker.observe(pts: frames[k].pts, time: frames[k].captureTime,
+                                                   detections: Array(zip(queries, found)).map { ($0.0, $0.1) })
+                }
+                state.context = Array(window.suffix(settings.smoothing.radius))
+                next = end
             }
             events += state.linker.flush()
-            state.context = Array(window.suffix(settings.smoothing.radius))
-            return GroundingBatch(events: events, instances: instances, encoderSeconds: encoded.timeIntervalSince(started),
-                                  groundingSeconds: Date().timeIntervalSince(encoded))
+            return GroundingBatch(events: events, instances: instances, encoderSeconds: 0,
+                                  groundingSeconds: Date().timeIntervalSince(started))
         }
     }
 

@@ -16,10 +16,11 @@ struct QueriesBenchmark: AsyncParsableCommand {
         abstract: "Time after the encoder for 1, 10 and 100 standing queries, against the encoder's time.",
         discussion: """
             Uses a CLIP ViT-B/16 checkpoint with random weights (written once under the temporary \
-            directory) unless --model is given, and the bundled 854x480 DAVIS frames. Three cases: \
+            directory) unless --model is given, and the bundled 854x480 DAVIS frames. Four cases: \
             `contrast` grounds with the default settings through StreamGrounder (with random weights \
             no query holds anywhere: the floor); `typical` lets up to five queries hold on objects of \
             about a tenth of the frame (their similarities raised there, since random weights cannot); \
+            `busy` lets every query hold on an object of its own (a 1/N share of the frame); \
             `all-active` removes every contrast, so that every query holds on the whole frame and masks, \
             PAMR and tubes run for every query (the worst case).
             """
@@ -86,27 +87,30 @@ struct QueriesBenchmark: AsyncParsableCommand {
                 if count == queryCounts.max() { summary.append("\(name): \(count) queries add \(fmt(ratio * 100, 1))% to the encoder's time") }
             }
         }
-        for count in queryCounts {
-            let (active, encoder, after) = try typical(model: model, frames: frames, queries: count, logger: logger)
-            let n = Double(batches * frames.count)
-            let ratio = after / encoder
-            print(pad("typical", 10) + "  " + pad("\(count)", 7, left: true) + "  " + pad(fmt(Double(active) / n, 1), 12, left: true)
-                  + "  " + pad(fmt(encoder / n * 1000, 1), 16, left: true) + "  " + pad(fmt(after / n * 1000, 1), 22, left: true)
-                  + "  " + pad(fmt(ratio * 100, 1) + "%", 6, left: true))
-            if count == queryCounts.max() { summary.append("typical: \(count) queries add \(fmt(ratio * 100, 1))% to the encoder's time") }
+        for (name, busy) in [("typical", false), ("busy", true)] {
+            for count in queryCounts {
+                let hot = busy ? count : min(count, 5), cells = busy ? max(count, 10) : 10
+                let (active, encoder, after) = try emulated(model: model, frames: frames, queries: count, hot: hot, cells: cells, logger: logger)
+                let n = Double(batches * frames.count)
+                let ratio = after / encoder
+                print(pad(name, 10) + "  " + pad("\(count)", 7, left: true) + "  " + pad(fmt(Double(active) / n, 1), 12, left: true)
+                      + "  " + pad(fmt(encoder / n * 1000, 1), 16, left: true) + "  " + pad(fmt(after / n * 1000, 1), 22, left: true)
+                      + "  " + pad(fmt(ratio * 100, 1) + "%", 6, left: true))
+                if count == queryCounts.max() { summary.append("\(name): \(count) queries add \(fmt(ratio * 100, 1))% to the encoder's time") }
+            }
         }
         print("")
         for line in summary { print(line) }
         print("target: 100 queries add less than 25% (contrast case)")
     }
 
-    /// A stream where a few queries are in view: up to five of the queries hold on an object
-    /// covering about a tenth of the frame (an ellipse, moving a little each frame), the rest
-    /// nowhere. Random weights cannot produce that, so the similarities of those queries are
-    /// raised by 0.2 on their object's patches; otherwise every step runs as in
+    /// A stream where `hot` of the queries are in view, each holding on an object of its own:
+    /// the frame is divided into `cells` equal cells, and query `q`'s object is the ellipse
+    /// inscribed in cell `q`, moving a little each frame; the other queries hold nowhere. Random weights cannot produce that, so the similarities of those
+    /// queries are raised by 0.2 on their object's patches; otherwise every step runs as in
     /// `StreamGrounder.process`, with the default settings: the similarity product for all
     /// classes, the shared softmax, smoothing, masks with PAMR and the tube linker.
-    func typical(model: CLIPModel, frames: [Frame], queries count: Int, logger: Logger) throws -> (Int, Double, Double) {
+    func emulated(model: CLIPModel, frames: [Frame], queries count: Int, hot: Int, cells: Int, logger: Logger) throws -> (Int, Double, Double) {
         let settings = GroundingSettings()
         let texts = (0..<count).map { Self.phrases[$0 % Self.phrases.count] + ($0 < Self.phrases.count ? "" : " \($0)") }
         let classTexts = texts + settings.backgroundWords
@@ -121,7 +125,6 @@ struct QueriesBenchmark: AsyncParsableCommand {
         let extractor = try MaskExtractor(parameters: settings.masks)
         var linker = try TubeLinker(stream: "bench", parameters: settings.tubes)
         let queries = texts.enumerated().map { GroundingQuery(id: "q\($0.offset)", text: $0.element) }
-        let hot = min(count, 5)
         var context: [[ProbabilityMap]] = []
         var encoderTime = 0.0, afterTime = 0.0, active = 0
         var frameIndex = 0
@@ -132,11 +135,13 @@ struct QueriesBenchmark: AsyncParsableCommand {
             var maps: [[ProbabilityMap]] = []
             for d in dense {
                 var sims = cosineSimilarities(d, classes)
+                let columns = Int((Double(cells) * Double(d.gridWidth) / Double(d.gridHeight)).squareRoot().rounded(.up))
+                let rowsOfCells = (cells + columns - 1) / columns
+                let cw = Double(d.gridWidth) / Double(columns), ch = Double(d.gridHeight) / Double(rowsOfCells)
                 for q in 0..<hot {
-                    // Object q: centre drifting right, radii a sixth of the grid.
-                    let cx = Double(d.gridWidth) * (0.2 + 0.15 * Double(q)) + 0.2 * Double(frameIndex)
-                    let cy = Double(d.gridHeight) * (q % 2 == 0 ? 0.4 : 0.6)
-                    let rx = Double(d.gridWidth) / 6, ry = Double(d.gridHeight) / 5
+                    let drift = 0.1 * cw * Double(frameIndex % 4)
+                    let cx = cw * (Double(q % columns) + 0.5) + drift - 0.15 * cw, cy = ch * (Double(q / columns) + 0.5)
+                    let rx = max(0.5, 0.5 * cw), ry = max(0.5, 0.5 * ch)
                     for y in 0..<d.gridHeight {
                         for x in 0..<d.gridWidth where pow((Double(x) - cx) / rx, 2) + pow((Double(y) - cy) / ry, 2) <= 1 {
                             sims[(y * d.gridWidth + x) * classes.rows + q] += 0.2

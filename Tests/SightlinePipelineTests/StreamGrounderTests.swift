@@ -88,3 +88,29 @@ import SightlineModel
         #expect(batch.events.isEmpty && batch.instances.allSatisfy { $0.isEmpty })
     }
 }
+
+@Suite struct StreamGrounderBatchTests {
+    @Test func precomputedEmbeddingsGiveTheSameResult() throws {
+        let model = try #require(StreamGrounderTests.model)
+        let queries = [GroundingQuery(id: "a", text: "a dog")]
+        let settings = StreamGrounderTests.settings(background: ["sky"], contrast: true)
+        let frames = try StreamGrounderTests.frames(3)
+        let one = try StreamGrounder(stream: "s", model: model, settings: settings, queries: queries, logger: Support.logger)
+        let two = try StreamGrounder(stream: "s", model: model, settings: settings, queries: queries, logger: Support.logger)
+        let direct = try one.process(frames)
+        let dense = try model.encodeDense(frames.map(\.image), shortSide: settings.shortSide)
+        let given = try two.process(frames, dense: dense)
+        #expect(direct.instances == given.instances)
+        #expect(throws: SightlineError.self) { try two.process(frames, dense: Array(dense.prefix(2))) }
+    }
+
+    @Test func framesOfAnotherSizeStartAFreshRun() throws {
+        let model = try #require(StreamGrounderTests.model)
+        let grounder = try StreamGrounder(stream: "s", model: model, settings: StreamGrounderTests.settings(),
+                                          queries: [GroundingQuery(id: "a", text: "a dog")], logger: Support.logger)
+        let frames = try StreamGrounderTests.frames(2) + StreamGrounderTests.frames(2, start: 2, width: 40, height: 40)
+        let batch = try grounder.process(frames)
+        #expect(batch.instances.count == 4)
+        #expect(batch.instances[3][0].first?.mask.frameWidth == 40)
+    }
+}

@@ -125,6 +125,26 @@ let package = Package(
         ),
 
         // MARK: systemd, installation and model management
+        .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
+        .target(
+            name: "SightlineSystemd",
+            dependencies: ["CSystemd", "SightlineCore", .product(name: "Logging", package: "swift-log")]
+        ),
+        .testTarget(
+            name: "SightlineSystemdTests",
+            dependencies: ["SightlineSystemd", "SightlineCore", .product(name: "Logging", package: "swift-log")]
+        ),
+        .target(name: "SightlineHub", dependencies: ["SightlineCore", .product(name: "Logging", package: "swift-log")]),
+        .testTarget(
+            name: "SightlineHubTests",
+            dependencies: [
+                "SightlineHub",
+                "SightlineCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
 
         // MARK: Command-line client
         .executableTarget(
@@ -137,6 +157,8 @@ let package = Package(
                 "SightlineModel",
                 "SightlineMedia",
                 "SightlinePipeline",
+                "SightlineHub",
+                "SightlineSystemd",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

@@ -15,6 +15,9 @@ struct SightlineCommand: AsyncParsableCommand {
             EmbedCommand.self,
             GroundCommand.self,
             EvalCommand.self,
+            ModelCommand.self,
+            InstallCommand.self,
+            UninstallCommand.self,
         ]
     )
 }

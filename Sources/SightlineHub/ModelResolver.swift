@@ -1,0 +1,70 @@
+import Foundation
+import SightlineCore
+
+/// Turns the configuration's model name into a checkpoint directory.
+///
+/// A name that starts with `/`, `./`, `../` or `~/` is a directory; anything else is a hub
+/// repository id, looked up in each store root in order (for each: the pulled checkpoint
+/// `<root>/<id>/current`, else a directory `<root>/<id>` holding a checkpoint placed by hand).
+public struct ModelResolver: Sendable {
+    public var roots: [URL]
+    public var home: String?
+
+    public init(roots: [URL], home: String? = nil) {
+        self.roots = roots
+        self.home = home
+    }
+
+    /// The default store (`ModelStore.defaultRoot`), the system service's store, and the
+    /// models installed with Sightline (`<prefix>/share/sightline/models`, found beside the
+    /// running executable's `bin/`).
+    public static func standard(environment: [String: String], userID: UInt32, executable: URL) -> ModelResolver {
+        var roots = [ModelStore.defaultRoot(environment: environment, userID: userID)]
+        roots.append(ModelStore.systemRoot)
+        roots.append(executable.deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("share/sightline/models"))
+        var unique: [URL] = []
+        for root in roots where !unique.contains(where: { $0.standardizedFileURL.path == root.standardizedFileURL.path }) {
+            unique.append(root.standardizedFileURL)
+        }
+        return ModelResolver(roots: unique, home: environment["HOME"])
+    }
+
+    public static func isPath(_ name: String) -> Bool {
+        name.hasPrefix("/") || name.hasPrefix("./") || name.hasPrefix("../") || name.hasPrefix("~/") || name == "." || name == ".."
+    }
+
+    public func resolve(_ name: String) throws -> URL {
+        let fm = FileManager.default
+        if Self.isPath(name) {
+            var path = name
+            if path.hasPrefix("~/") {
+                guard let home else {
+                    throw SightlineError(.invalidArgument, "cannot expand ~ in the model path: HOME is not set", context: ["model": name])
+                }
+                path = home + path.dropFirst()
+            }
+            let url = URL(fileURLWithPath: path).standardizedFileURL
+            var isDirectory: ObjCBool = false
+            guard fm.fileExists(atPath: url.path, isDirectory: &isDirectory), isDirectory.boolValue else {
+                throw SightlineError(.fileNotFound, "model directory \(url.path) does not exist", context: ["model": name])
+            }
+            guard fm.fileExists(atPath: url.appendingPathComponent("config.json").path) else {
+                throw SightlineError(.fileNotFound, "model directory \(url.path) has no config.json; a checkpoint directory holds config.json, model.safetensors and the tokenizer files", context: ["model": name])
+            }
+            return url
+        }
+        let repo: RepoID
+        do {
+            repo = try RepoID(name)
+        } catch {
+            throw SightlineError(.invalidArgument, "model '\(name)' is neither a directory (start it with / or ./) nor a hub repository id (owner/name)", context: ["model": name])
+        }
+        for root in roots {
+            let dir = repo.pathComponents.reduce(root) { $0.appendingPathComponent($1) }
+            let current = dir.appendingPathComponent("current").resolvingSymlinksInPath()
+            if fm.fileExists(atPath: current.appendingPathComponent("config.json").path) { return current }
+            if fm.fileExists(atPath: dir.appendingPathComponent("config.json").path) { return dir }
+        }
+        throw SightlineError(.fileNotFound, "model \(repo) is not on this machine; pull it with `sightline model pull \(repo)` (searched \(roots.map(\.path).joined(separator: ", ")))", context: ["model": name])
+    }
+}

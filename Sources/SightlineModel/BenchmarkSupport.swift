@@ -1,5 +1,8 @@
 import COpenBLAS
 import Dispatch
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// What the encoder benchmark needs and users do not: models at real shapes with random
 /// weights made in memory (real checkpoints cannot be downloaded on the build machines), and
@@ -99,40 +102,52 @@ extension CLIPModel {
     }
 }
 
-/// The machine's own matrix-product rate, measured the way a benchmark would quote it.
+/// The machine's own matrix-product rate, measured the way a benchmark would quote it, as often
+/// as the benchmark likes (on a shared machine it moves from minute to minute).
 @_spi(Benchmarks)
-public enum MatrixProductRate {
+public final class MatrixProductRate {
+    let size: Int
+    let threads: Int
+    let pool: ComputePool
+
+    public init(size: Int = 2048, threads: Int) {
+        self.size = size
+        self.threads = threads
+        pool = ComputePool(threads: threads)
+        _ = measure()
+    }
+
     /// GFLOP/s of OpenBLAS's sgemm on `size` x `size` matrices with `threads` threads: the better
     /// of OpenBLAS threading one product itself and `threads` single-threaded products on row
-    /// blocks (as the engine runs it), each the median of `repeats` after a warm-up. OpenBLAS is
-    /// left at one thread, as the engine needs it.
-    public static func sgemm(size: Int, threads: Int, repeats: Int = 3) -> Double {
-        let a = FloatBuffer(count: size * size), b = FloatBuffer(count: size * size), c = FloatBuffer(count: size * size)
+    /// blocks (as the engine runs it). OpenBLAS is left at one thread, as the engine needs it.
+    /// The matrices are freed again, so they do not count in the encoders' peak memory.
+    public func measure() -> Double {
+        // Mapped directly rather than through malloc, which would keep the pages after the free.
+        let bytes = 3 * size * size * MemoryLayout<Float>.stride
+        guard let mapping = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), mapping != MAP_FAILED else {
+            return 0
+        }
+        defer { munmap(mapping, bytes) }
+        let a = mapping.bindMemory(to: Float.self, capacity: 3 * size * size), b = a + size * size, c = b + size * size
         var random = SplitMix64(state: 7)
         for i in 0..<(size * size) {
-            a.pointer[i] = random.nextSymmetricFloat()
-            b.pointer[i] = random.nextSymmetricFloat()
+            a[i] = random.nextSymmetricFloat()
+            b[i] = random.nextSymmetricFloat()
         }
+        let size = size, threads = threads
         func rate(_ product: () -> Void) -> Double {
+            let start = DispatchTime.now().uptimeNanoseconds
             product()
-            let times = (0..<repeats).map { _ in
-                let start = DispatchTime.now().uptimeNanoseconds
-                product()
-                return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-            }.sorted()
-            return 2 * Double(size * size * size) / times[times.count / 2] / 1e9
+            return 2 * Double(size * size * size) / (Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9) / 1e9
         }
         COpenBLAS_setThreads(Int32(threads))
-        let threaded = rate {
-            matmul(rows: size, columns: size, inner: size, a.pointer, size, b.pointer, size, transposeB: false, c.pointer, size)
-        }
+        let threaded = rate { matmul(rows: size, columns: size, inner: size, a, size, b, size, transposeB: false, c, size) }
         COpenBLAS_setThreads(1)
-        let pool = ComputePool(threads: threads)
         let split = rate {
             pool.run { share in
                 let rows = ComputePool.part(size, share: share, of: threads)
-                matmul(rows: rows.count, columns: size, inner: size, a.pointer + rows.lowerBound * size, size, b.pointer, size,
-                       transposeB: false, c.pointer + rows.lowerBound * size, size)
+                matmul(rows: rows.count, columns: size, inner: size, a + rows.lowerBound * size, size, b, size,
+                       transposeB: false, c + rows.lowerBound * size, size)
             }
         }
         return max(threaded, split)

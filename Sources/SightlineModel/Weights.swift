@@ -1,14 +1,32 @@
 import SightlineCore
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// An owned, 64-byte aligned run of floats: converted weights and scratch buffers.
+///
+/// Large buffers are mapped straight from the kernel rather than taken from malloc, whose
+/// adaptive threshold would otherwise keep a released model's pages in the process for good.
 final class FloatBuffer: @unchecked Sendable {
     let pointer: UnsafeMutablePointer<Float>
     let count: Int
+    private let mappedBytes: Int
+
+    private static let mapThreshold = 1 << 20
 
     init(count: Int) {
         self.count = count
-        let raw = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1) * MemoryLayout<Float>.stride, alignment: 64)
-        pointer = raw.bindMemory(to: Float.self, capacity: max(count, 1))
+        let bytes = max(count, 1) * MemoryLayout<Float>.stride
+        if bytes >= Self.mapThreshold,
+           let mapping = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), mapping != MAP_FAILED {
+            mappedBytes = bytes
+            pointer = mapping.bindMemory(to: Float.self, capacity: max(count, 1))
+        } else {
+            mappedBytes = 0
+            let raw = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
+            pointer = raw.bindMemory(to: Float.self, capacity: max(count, 1))
+        }
     }
 
     convenience init(_ values: [Float]) {
@@ -16,7 +34,13 @@ final class FloatBuffer: @unchecked Sendable {
         values.withUnsafeBufferPointer { pointer.update(from: $0.baseAddress!, count: values.count) }
     }
 
-    deinit { UnsafeMutableRawPointer(pointer).deallocate() }
+    deinit {
+        if mappedBytes > 0 {
+            munmap(UnsafeMutableRawPointer(pointer), mappedBytes)
+        } else {
+            UnsafeMutableRawPointer(pointer).deallocate()
+        }
+    }
 }
 
 /// Read-only F32 values that live either in the memory-mapped checkpoint (F32 tensors, used in

@@ -63,8 +63,9 @@ struct EncoderBenchmark: ParsableCommand {
         for batch in [1, 8] { cases.append(Case(name: "text ViT-B 77 tokens b\(batch)", patch: 32, tower: "text", batch: batch)) }
         if let only { cases = cases.filter { $0.name.contains(only) } }
 
-        print("sightline-bench encoder: \(threads) threads; per case a warm-up, then \(rounds) passes of Sightline and PyTorch alternating (medians)")
-        print("sgemm: OpenBLAS, 2048^3, \(threads) threads, measured again before each case")
+        print("sightline-bench encoder: \(threads) threads; per case a warm-up, then \(rounds) rounds of one sgemm, one Sightline pass and one PyTorch pass (medians)")
+        print("sgemm: OpenBLAS, 2048^3, \(threads) threads, measured in every round next to the encoders")
+        let sgemmRate = MatrixProductRate(size: 2048, threads: threads)
         let peerProcess = noPeer ? nil : try Peer(python: python, script: peer, activeWait: peerActiveWait)
 
         var rows: [[String]] = []
@@ -81,24 +82,25 @@ struct EncoderBenchmark: ParsableCommand {
                 print(String(format: "%@ %@ tower: %.0f MB of F32 weights", model.info.name, item.tower, Double(bytes) / 1_048_576))
                 current = (key, model)
             }
-            let sgemm = MatrixProductRate.sgemm(size: 2048, threads: threads)
             let prepared = try prepare(item, model: current!.model)
-            resetPeakRSS()
             try prepared.run()
-            var ourTimes: [Double] = [], theirTimes: [Double] = []
-            var theirRSS = 0.0
+            var ourTimes: [Double] = [], theirTimes: [Double] = [], sgemmRates: [Double] = []
+            var ourRSS = 0.0, theirRSS = 0.0
             for round in 0..<rounds {
+                sgemmRates.append(sgemmRate.measure())
+                resetPeakRSS()
                 let start = DispatchTime.now().uptimeNanoseconds
                 try prepared.run()
                 ourTimes.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6 / Double(item.batch))
+                ourRSS = max(ourRSS, peakRSSMB())
                 if let peerProcess {
                     let reply = try peerProcess.measure(item, threads: threads, warmup: round == 0)
                     theirTimes.append(reply.msPerItem)
                     theirRSS = max(theirRSS, reply.peakRSSMB)
                 }
             }
-            let ms = median(ourTimes)
-            let ours = Result(msPerItem: ms, gflops: prepared.flops / ms / 1e6, peakRSSMB: peakRSSMB())
+            let ms = median(ourTimes), sgemm = median(sgemmRates)
+            let ours = Result(msPerItem: ms, gflops: prepared.flops / ms / 1e6, peakRSSMB: ourRSS)
             let theirs = theirTimes.isEmpty ? nil : Result(msPerItem: median(theirTimes), gflops: 0, peakRSSMB: theirRSS)
             let ratio = theirs.map { ours.msPerItem / $0.msPerItem }
             ratios[item.name] = ratio

@@ -123,6 +123,8 @@ struct WeightReader {
         }
         let buffer = FloatBuffer(count: count)
         Self.convert(bytes, dtype: entry.dtype!, count: count, into: buffer.pointer)
+        // The converted copy replaces the mapped bytes: do not hold both.
+        file.release(entry)
         return Weights(buffer)
     }
 

@@ -103,6 +103,8 @@ let package = Package(
         .executableTarget(
             name: "sightlined",
             dependencies: [
+                "SightlineSystemd",
+                "SightlineGrounding",
                 "SightlineCore",
                 "SightlineProtocol",
                 "SightlineDaemon",

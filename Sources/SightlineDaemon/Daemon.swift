@@ -128,16 +128,14 @@ public struct Daemon: Sendable {
                 metrics.exposition(stats: stats, subscribers: bus.subscriberCount)
             })
         }
+        // Last in the list, so the group's shutdown (in reverse order) reaches it first.
+        services.append(ShutdownNotice(stopping: hooks.stopping))
         let group = ServiceGroup(configuration: .init(
             services: services.map { .init(service: $0) },
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
         do {
-            try await withGracefulShutdownHandler {
-                try await group.run()
-            } onGracefulShutdown: {
-                hooks.stopping()
-            }
+            try await group.run()
         } catch {
             try? await eventLoops.shutdownGracefully()
             throw error
@@ -157,6 +155,21 @@ struct SignalService: Service {
         for await _ in signals.cancelOnGracefulShutdown() {
             logger.info("SIGHUP: reloading")
             reload()
+        }
+    }
+}
+
+/// Calls the stopping hook (`STOPPING=1`) as soon as the group's graceful shutdown begins
+/// (SIGTERM, SIGINT): the signal reaches the group, not the task that runs it.
+struct ShutdownNotice: Service {
+    let stopping: @Sendable () -> Void
+
+    func run() async throws {
+        do {
+            try await gracefulShutdown()
+            stopping()
+        } catch {
+            // Cancelled without a graceful shutdown: nothing to announce.
         }
     }
 }

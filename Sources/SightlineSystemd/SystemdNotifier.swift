@@ -77,10 +77,7 @@ public final class SystemdNotifier: Sendable {
 
     /// `RELOADING=1`; send `ready()` when the reload is done.
     public func reloading(status: String? = nil) async {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        let usec = UInt64(ts.tv_sec) * 1_000_000 + UInt64(ts.tv_nsec) / 1_000
-        await sendLoggingFailure([.reloading(monotonicMicroseconds: usec)] + (status.map { [.status($0)] } ?? []))
+        await sendLoggingFailure([Self.reloadingNow()] + (status.map { [.status($0)] } ?? []))
     }
 
     /// `STOPPING=1`.
@@ -105,6 +102,36 @@ public final class SystemdNotifier: Sendable {
         guard socket != nil, watchdogInterval != nil else { return }
         let now = ContinuousClock.now
         if keepAlives.withLock({ $0.shouldSend(at: now) }) { await sendLoggingFailure([.watchdog]) }
+    }
+
+    /// The same notifications from code outside Swift concurrency (a loop on a dedicated
+    /// thread, a synchronous hook): sent before it returns (a send never waits, so this is
+    /// short), in order with the others, so that `STOPPING=1` is out before the process exits.
+    /// Failures are logged.
+    public func post(_ states: [NotifyState]) {
+        guard let socket else { return }
+        let message = NotifyState.message(states)
+        let logger = logger
+        queue.sync {
+            do {
+                try socket.send(message)
+            } catch {
+                logger.warning("cannot notify the service manager", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    /// `watchdog()` for a loop on a dedicated thread: the same limit.
+    public func postWatchdog() {
+        guard socket != nil, watchdogInterval != nil else { return }
+        if keepAlives.withLock({ $0.shouldSend(at: ContinuousClock.now) }) { post([.watchdog]) }
+    }
+
+    /// `RELOADING=1` with the monotonic clock, for `post`.
+    public static func reloadingNow() -> NotifyState {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return .reloading(monotonicMicroseconds: UInt64(ts.tv_sec) * 1_000_000 + UInt64(ts.tv_nsec) / 1_000)
     }
 
     private func sendLoggingFailure(_ states: [NotifyState]) async {

@@ -79,11 +79,7 @@ struct SightlinedCommand: AsyncParsableCommand {
             return
         }
         let level = Logger.Level(rawValue: settings.logLevel) ?? .info
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
+        ServiceManagerHooks.bootstrapLogging(level: level)
         let logger = Logger(label: "sightlined")
         let resolved: ModelResolution.Resolved
         do {
@@ -107,8 +103,9 @@ struct SightlinedCommand: AsyncParsableCommand {
             makeGrounder = { try PipelineGrounder(model: model, logger: logger) }
             fileGrounding = FileGrounding(model: model, logger: logger)
         }
+        makeGrounder = EngineHangForTesting.wrap(makeGrounder, environment: environment, logger: logger)
         do {
-            try await Daemon(configuration: settings, model: summary, hooks: ServiceManagerHooks.make(logger: logger),
+            try await Daemon(configuration: settings, model: summary, hooks: try ServiceManagerHooks.make(logger: logger),
                              makeGrounder: makeGrounder, fileGrounding: fileGrounding, logger: logger).run()
         } catch let error as SightlineError {
             logger.critical("\(error.message)", metadata: error.context.isEmpty ? nil : error.context.mapValues { "\($0)" })

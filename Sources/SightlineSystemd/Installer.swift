@@ -49,7 +49,7 @@ public struct InstallStep: Sendable, Equatable, CustomStringConvertible {
 /// then, on a live system run by systemd, creates the user and enables and starts the
 /// service. Installing twice changes nothing the second time; an upgrade replaces what it
 /// shipped and keeps configuration the administrator changed.
-public struct Installer {
+public struct Installer: Sendable {
     public let options: InstallOptions
     /// Whether `systemctl` can be used (systemd is PID 1, or the user's manager runs).
     public var systemdIsRunning: Bool

@@ -67,10 +67,10 @@ final class LocalHub: Sendable {
         try await group.shutdownGracefully()
     }
 
-    func add(repo id: String, commit: String, files: [String: (Data, lfs: Bool)]) throws {
+    func add(repo id: String, commit: String, files: [String: (Data, lfs: Bool)]) async throws {
         var repo = Repo(commit: commit, files: [:])
         for (name, (data, lfs)) in files {
-            repo.files[name] = File(data: data, lfs: lfs, sha256: try Self.sha256sum(data), gitBlobID: try Self.gitBlobID(data))
+            repo.files[name] = File(data: data, lfs: lfs, sha256: try await Self.sha256sum(data), gitBlobID: try await Self.gitBlobID(data))
         }
         state.withLock { $0.repos[id] = repo }
     }
@@ -81,10 +81,10 @@ final class LocalHub: Sendable {
 
     // MARK: Hashes from coreutils, independent of the implementation under test
 
-    static func sha256sum(_ data: Data) throws -> String { try digest("sha256sum", data) }
+    static func sha256sum(_ data: Data) async throws -> String { try await digest("sha256sum", data) }
 
-    static func gitBlobID(_ data: Data) throws -> String {
-        try digest("sha1sum", Data("blob \(data.count)\0".utf8) + data)
+    static func gitBlobID(_ data: Data) async throws -> String {
+        try await digest("sha1sum", Data("blob \(data.count)\0".utf8) + data)
     }
 
     /// Every fixture hub serves the same files: each is hashed by coreutils once.
@@ -95,10 +95,10 @@ final class LocalHub: Sendable {
 
     private static let known = Mutex<[Input: String]>([:])
 
-    private static func digest(_ tool: String, _ data: Data) throws -> String {
+    private static func digest(_ tool: String, _ data: Data) async throws -> String {
         let key = Input(tool: tool, data: data)
         if let cached = known.withLock({ $0[key] }) { return cached }
-        let result = try run(tool, data)
+        let result = try await offPool { try run(tool, data) }
         known.withLock { $0[key] = result }
         return result
     }
@@ -248,5 +248,14 @@ private final class HubHandler: ChannelInboundHandler, @unchecked Sendable {
         context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
         context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(bytes: body)))), promise: nil)
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+    }
+}
+
+/// Runs blocking work (copying binaries, running a program) on a thread of its own, so that
+/// tests of other areas waiting on the two-thread cooperative pool are not held up.
+func offPool<T: Sendable>(_ work: @escaping () throws -> T) async throws -> T {
+    nonisolated(unsafe) let work = work
+    return try await withCheckedThrowingContinuation { continuation in
+        Thread { continuation.resume(with: Result { try work() }) }.start()
     }
 }

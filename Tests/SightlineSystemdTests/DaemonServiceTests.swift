@@ -9,7 +9,7 @@ import Testing
 /// format.
 @Suite(.serialized) struct DaemonServiceTests {
     @Test func notifiesReadyStatusWatchdogReloadAndStopping() async throws {
-        let daemon = try DaemonUnderTest(watchdogUSec: 2_000_000)
+        let daemon = try DaemonUnderTest(watchdogUSec: 4_000_000)
         try daemon.start()
         defer { Task { await daemon.finish() } }
 
@@ -25,15 +25,16 @@ import Testing
         #expect(add.contains(#""ok":true"#), "\(add)")
         #expect(await daemon.waitFor { $0.hasPrefix("STATUS=1 streams") } != nil)
 
-        // Keep-alives from the scheduler's loop: several, never further apart than WATCHDOG_USEC.
+        // Keep-alives from the scheduler's loop while it grounds frames: about every half of
+        // WATCHDOG_USEC, never as far apart as WATCHDOG_USEC itself.
         var times: [ContinuousClock.Instant] = []
-        let window = ContinuousClock.now + .seconds(5)
+        let window = ContinuousClock.now + .seconds(10)
         while ContinuousClock.now < window {
-            if let message = await daemon.notify.next(timeout: window - ContinuousClock.now), message == "WATCHDOG=1\n" { times.append(.now) }
+            if let (message, at) = await daemon.notify.nextStamped(timeout: window - ContinuousClock.now), message == "WATCHDOG=1\n" { times.append(at) }
         }
-        #expect(times.count >= 3, "\(times.count) keep-alives in 5 s")
+        #expect(times.count >= 3, "\(times.count) keep-alives in 10 s")
         let gaps = zip(times.dropFirst(), times).map { $0 - $1 }
-        #expect(gaps.allSatisfy { $0 < .seconds(2) }, "\(gaps)")
+        #expect(gaps.allSatisfy { $0 < .seconds(4) }, "\(gaps)")
 
         daemon.signal(SIGHUP)
         let reload = try #require(await daemon.waitFor { $0 == "READY=1\n" }, "\(daemon.log)")

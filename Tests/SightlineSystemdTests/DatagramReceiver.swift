@@ -37,6 +37,12 @@ final class DatagramReceiver: @unchecked Sendable {
 
     /// The next datagram, or nil when none arrives within `timeout`.
     func next(timeout: Duration = .seconds(10)) async -> String? {
+        await nextStamped(timeout: timeout)?.message
+    }
+
+    /// The next datagram with the moment it was read, taken on the reading thread so that a
+    /// busy cooperative pool in the test process does not skew it.
+    func nextStamped(timeout: Duration = .seconds(10)) async -> (message: String, at: ContinuousClock.Instant)? {
         let ms = Int32(timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
         return await withCheckedContinuation { continuation in
             queue.async { [fd] in
@@ -44,7 +50,8 @@ final class DatagramReceiver: @unchecked Sendable {
                 guard poll(&pfd, 1, ms) == 1 else { return continuation.resume(returning: nil) }
                 var buffer = [UInt8](repeating: 0, count: 4096)
                 let n = recv(fd, &buffer, buffer.count, 0)
-                continuation.resume(returning: n < 0 ? nil : String(decoding: buffer[0..<n], as: UTF8.self))
+                let at = ContinuousClock.now
+                continuation.resume(returning: n < 0 ? nil : (String(decoding: buffer[0..<n], as: UTF8.self), at))
             }
         }
     }

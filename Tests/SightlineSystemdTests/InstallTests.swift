@@ -124,9 +124,9 @@ import Testing
     }
 
     /// On a live system run by systemd, the plan creates the user and enables the units.
-    @Test func liveInstallationEnablesTheUnits() throws {
+    @Test func liveInstallationEnablesTheUnits() async throws {
         let options = try InstallOptions(scope: .system, source: Package.root, binaries: Package.products, environment: [:])
-        let steps = try Installer(options: options, systemdIsRunning: true, logger: logger).install(dryRun: true)
+        let steps = try await offPool { try Installer(options: options, systemdIsRunning: true, logger: logger).install(dryRun: true) }
         let commands = steps.filter { $0.action == .run }.map(\.target)
         #expect(commands == [
             "systemd-sysusers /usr/local/lib/sysusers.d/sightline.conf",
@@ -135,16 +135,16 @@ import Testing
             "systemctl enable --now sightlined.socket sightlined.service",
         ])
         let user = try InstallOptions(scope: .user, source: Package.root, binaries: Package.products, environment: ["HOME": "/home/u"])
-        let userCommands = try Installer(options: user, systemdIsRunning: true, logger: logger).install(dryRun: true).filter { $0.action == .run }.map(\.target)
+        let userCommands = try await offPool { try Installer(options: user, systemdIsRunning: true, logger: logger).install(dryRun: true) }.filter { $0.action == .run }.map(\.target)
         #expect(userCommands == ["systemctl --user daemon-reload", "systemctl --user enable --now sightlined.socket sightlined.service"])
-        let offline = try Installer(options: options, systemdIsRunning: false, logger: logger).install(dryRun: true)
+        let offline = try await offPool { try Installer(options: options, systemdIsRunning: false, logger: logger).install(dryRun: true) }
         #expect(offline.last?.action == .note && offline.last?.target.contains("systemd is not running") == true)
     }
 
     /// An upgrade from another source tree: changed files are replaced, files no longer
     /// shipped are removed, a changed configuration is kept, and the binaries' change
     /// restarts the service.
-    @Test func upgradesKeepLocalConfigurationChanges() throws {
+    @Test func upgradesKeepLocalConfigurationChanges() async throws {
         let work = try temporaryDirectory("upgrade")
         defer { try? FileManager.default.removeItem(at: work) }
         let old = work.appendingPathComponent("old-source")
@@ -155,25 +155,27 @@ import Testing
         try "obsolete = true\n".write(to: old.appendingPathComponent("Config/retired.toml"), atomically: true, encoding: .utf8)
         let oldBinaries = work.appendingPathComponent("old-bin")
         try FileManager.default.createDirectory(at: oldBinaries, withIntermediateDirectories: true)
-        for binary in Installer.binaries {
-            let copy = oldBinaries.appendingPathComponent(binary)
-            try FileManager.default.copyItem(at: Package.products.appendingPathComponent(binary), to: copy)
-            let handle = try FileHandle(forWritingTo: copy)
-            try handle.seekToEnd()
-            try handle.write(contentsOf: Data([0]))
-            try handle.close()
+        try await offPool {
+            for binary in Installer.binaries {
+                let copy = oldBinaries.appendingPathComponent(binary)
+                try FileManager.default.copyItem(at: Package.products.appendingPathComponent(binary), to: copy)
+                let handle = try FileHandle(forWritingTo: copy)
+                try handle.seekToEnd()
+                try handle.write(contentsOf: Data([0]))
+                try handle.close()
+            }
         }
         let destdir = work.appendingPathComponent("root").path
         func installer(_ source: URL, _ binaries: URL) throws -> Installer {
             Installer(options: try InstallOptions(scope: .system, destdir: destdir, source: source, binaries: binaries, environment: [:]), systemdIsRunning: true, logger: logger)
         }
-        try installer(old, oldBinaries).install()
+        _ = try await offPool { try installer(old, oldBinaries).install() }
         let config = destdir + "/etc/sightline/sightlined.toml"
         #expect(FileManager.default.fileExists(atPath: destdir + "/etc/sightline/retired.toml"))
         let edited = try String(contentsOfFile: config, encoding: .utf8) + "\n[log]\nlevel = \"debug\"\n"
         try edited.write(toFile: config, atomically: true, encoding: .utf8)
 
-        let steps = try installer(Package.root, Package.products).install()
+        let steps = try await offPool { try installer(Package.root, Package.products).install() }
         #expect(steps.contains(InstallStep(action: .update, target: destdir + "/usr/local/bin/sightlined")))
         #expect(steps.contains(InstallStep(action: .keepModified, target: config)))
         #expect(steps.contains(InstallStep(action: .remove, target: destdir + "/etc/sightline/retired.toml")))
@@ -181,15 +183,15 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: destdir + "/etc/sightline/retired.toml"))
 
         // The change is still recognised on the next run and kept by uninstall.
-        #expect(try installer(Package.root, Package.products).install().contains(InstallStep(action: .keepModified, target: config)))
-        let removal = try installer(Package.root, Package.products).uninstall()
+        #expect(try await offPool { try installer(Package.root, Package.products).install() }.contains(InstallStep(action: .keepModified, target: config)))
+        let removal = try await offPool { try installer(Package.root, Package.products).uninstall() }
         #expect(removal.contains(InstallStep(action: .keepModified, target: config)))
         #expect(tree(URL(fileURLWithPath: destdir)) == ["etc", "etc/sightline", "etc/sightline/sightlined.toml"])
 
         // Installed over the kept file, it is still theirs; --purge removes it. The directories
         // holding it existed before this installation, so they are not its to remove.
-        #expect(try installer(Package.root, Package.products).install().contains(InstallStep(action: .keepModified, target: config)))
-        #expect(try installer(Package.root, Package.products).uninstall(purge: true).contains(InstallStep(action: .remove, target: config)))
+        #expect(try await offPool { try installer(Package.root, Package.products).install() }.contains(InstallStep(action: .keepModified, target: config)))
+        #expect(try await offPool { try installer(Package.root, Package.products).uninstall(purge: true) }.contains(InstallStep(action: .remove, target: config)))
         #expect(tree(URL(fileURLWithPath: destdir)) == ["etc", "etc/sightline"])
     }
 

@@ -64,3 +64,12 @@ func tree(_ dir: URL) -> [String] {
     while let path = enumerator?.nextObject() as? String { all.append(path) }
     return all.sorted()
 }
+
+/// Runs blocking work (copying binaries, running a program) on a thread of its own, so that
+/// tests of other areas waiting on the two-thread cooperative pool are not held up.
+func offPool<T: Sendable>(_ work: @escaping () throws -> T) async throws -> T {
+    nonisolated(unsafe) let work = work
+    return try await withCheckedThrowingContinuation { continuation in
+        Thread { continuation.resume(with: Result { try work() }) }.start()
+    }
+}

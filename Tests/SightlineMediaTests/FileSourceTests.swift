@@ -12,7 +12,7 @@ import Testing
         let path = directory.path("clip.mp4")
         try await TestMedia.mp4(path, width: 320, height: 240, fps: 30, seconds: 3)
         let run = try SourceRun("clip", SourceOptions(uri: path, sampleRate: 5, shortSide: 120, realtime: false, bufferedFrames: 256))
-        #expect(await run.finished(timeout: 30))
+        #expect(await run.finished(timeout: 90))
         await run.stop()
         let frames = await run.frames
         #expect(await run.states == [.starting, .online, .ended])
@@ -31,7 +31,7 @@ import Testing
 
     @Test func realDAVISClipKeepsItsAspectRatio() async throws {
         let run = try SourceRun("davis", SourceOptions(uri: "file://" + Fixtures.davisMP4, sampleRate: 4, shortSide: 120, realtime: false, bufferedFrames: 256))
-        #expect(await run.finished(timeout: 30))
+        #expect(await run.finished(timeout: 90))
         let frames = await run.frames
         #expect(await run.states.last == .ended)
         // 80 frames at 24 fps is 3.3 s: 13 or 14 samples at 4 a second.
@@ -46,13 +46,13 @@ import Testing
 
     @Test func nativeSizeWhenNoSizeIsSet() async throws {
         let run = try SourceRun("native", SourceOptions(uri: Fixtures.davisMP4, sampleRate: 2, realtime: false, bufferedFrames: 256))
-        #expect(await run.finished(timeout: 30))
+        #expect(await run.finished(timeout: 90))
         #expect(await run.frames.first.map { ($0.image.width, $0.image.height) } ?? (0, 0) == (428, 240))
     }
 
     @Test func exactSizeIsHonoured() async throws {
         let run = try SourceRun("exact", SourceOptions(uri: Fixtures.davisMP4, sampleRate: 2, width: 64, height: 64, realtime: false, bufferedFrames: 256))
-        #expect(await run.finished(timeout: 30))
+        #expect(await run.finished(timeout: 90))
         let frames = await run.frames
         #expect(!frames.isEmpty && frames.allSatisfy { $0.image.width == 64 && $0.image.height == 64 })
     }
@@ -62,7 +62,7 @@ import Testing
         let path = directory.path("clip.mp4")
         try await TestMedia.mp4(path, width: 160, height: 120, fps: 30, seconds: 1.5)
         let run = try SourceRun("paced", SourceOptions(uri: path, sampleRate: 4))
-        #expect(await run.finished(timeout: 30))
+        #expect(await run.finished(timeout: 90))
         let frames = await run.frames
         #expect(frames.count >= 5)
         // Delivered as a camera would: the wall-clock gaps follow the timestamps.
@@ -76,7 +76,7 @@ import Testing
         let path = directory.path("change.h264")
         try await TestMedia.resolutionChange(path, first: (320, 240), second: (240, 320))
         let run = try SourceRun("change", SourceOptions(uri: path, sampleRate: nil, shortSide: 120, realtime: false, bufferedFrames: 256))
-        #expect(await run.finished(timeout: 30))
+        #expect(await run.finished(timeout: 90))
         let frames = await run.frames
         let sizes = frames.map { "\($0.image.width)x\($0.image.height)" }
         #expect(await run.states.last == .ended)
@@ -93,7 +93,7 @@ import Testing
         try await TestMedia.mp4(path, width: 160, height: 120, fps: 30, seconds: 1)
         let run = try SourceRun("loop", SourceOptions(uri: path, sampleRate: 10, loop: true, realtime: false, bufferedFrames: 64))
         // One pass gives 10 frames; wait for three passes' worth.
-        #expect(await run.wait(timeout: 30) { await $0.frames.count >= 30 })
+        #expect(await run.wait(timeout: 90) { await $0.frames.count >= 30 })
         await run.stop()
         let frames = await run.frames
         #expect(await run.states == [.starting, .online, .ended])
@@ -107,13 +107,13 @@ import Testing
 
     @Test func missingFileFails() async throws {
         let run = try SourceRun("missing", SourceOptions(uri: "/nonexistent/sightline/clip.mp4"))
-        #expect(await run.finished(timeout: 10))
+        #expect(await run.finished(timeout: 60))
         #expect(await run.states == [.starting, .failed("no such file: /nonexistent/sightline/clip.mp4")])
     }
 
     @Test func unsupportedSchemeFails() async throws {
         let run = try SourceRun("scheme", SourceOptions(uri: "gopher://user:secret@host/video"))
-        #expect(await run.finished(timeout: 10))
+        #expect(await run.finished(timeout: 60))
         guard case .failed(let message)? = await run.states.last else {
             Issue.record("expected a failure, got \(await run.states)")
             return
@@ -142,7 +142,7 @@ import Testing
             try TestMedia.truncate(whole, to: path, keeping: 0.01)
         }
         let run = try SourceRun("bad", SourceOptions(uri: path, sampleRate: 5, realtime: false, bufferedFrames: 256))
-        #expect(await run.finished(timeout: 30))
+        #expect(await run.finished(timeout: 90))
         let states = await run.states
         guard case .failed(let message)? = states.last else {
             Issue.record("expected a failure, got \(states)")
@@ -160,7 +160,7 @@ import Testing
         let path = directory.path("corrupt.mp4")
         try TestMedia.corrupt(whole, to: path)
         let run = try SourceRun("corrupt", SourceOptions(uri: path, sampleRate: 10, realtime: false, bufferedFrames: 256))
-        #expect(await run.finished(timeout: 30))
+        #expect(await run.finished(timeout: 90))
         let last = await run.states.last
         #expect(last?.isTerminal == true)
         if case .failed(let message)? = last { #expect(!message.isEmpty) }
@@ -177,7 +177,7 @@ import Testing
             SourceRun("bad", SourceOptions(uri: bad, sampleRate: 10, realtime: false, bufferedFrames: 256)),
             SourceRun("missing", SourceOptions(uri: directory.path("none.mp4"))),
         ]
-        for run in runs { #expect(await run.finished(timeout: 30)) }
+        for run in runs { #expect(await run.finished(timeout: 90)) }
         #expect(await runs[0].states.last == .ended)
         #expect(await runs[0].frames.count == 20)
         #expect(await runs[1].states.last.map { if case .failed = $0 { true } else { false } } == true)

@@ -22,7 +22,7 @@ import Testing
     func framesArrive(transport: SourceOptions.RTSPTransport) async throws {
         let server = try await RTSPTestServer.start()
         let run = try SourceRun("cam", Self.options(server.uri(), transport: transport))
-        #expect(await run.wait(timeout: 20) { await $0.frames.count >= 5 })
+        #expect(await run.wait(timeout: 60) { await $0.frames.count >= 5 })
         await run.stop()
         await server.stop()
         let frames = await run.frames
@@ -38,7 +38,7 @@ import Testing
         let uri = server.uri("no-such-mount", credentials: "viewer:hunter2")
         let source = try VideoSource(id: "mount", options: Self.options(uri), logger: logger)
         let run = SourceRun(source)
-        #expect(await run.wait(timeout: 20) { await $0.states.contains(.reconnecting(attempt: 3)) })
+        #expect(await run.wait(timeout: 60) { await $0.states.contains(.reconnecting(attempt: 3)) })
         await run.stop()
         await server.stop()
         let statuses = await run.statuses
@@ -55,9 +55,9 @@ import Testing
     @Test func serverDownThenUp() async throws {
         let port = try unusedPort()
         let run = try SourceRun("late", Self.options("rtsp://127.0.0.1:\(port)/live"))
-        #expect(await run.wait(timeout: 20) { await $0.states.contains(.reconnecting(attempt: 2)) })
+        #expect(await run.wait(timeout: 60) { await $0.states.contains(.reconnecting(attempt: 2)) })
         let server = try await RTSPTestServer.start(port: port)
-        #expect(await run.wait(timeout: 20) { await $0.frames.count >= 3 })
+        #expect(await run.wait(timeout: 60) { await $0.frames.count >= 3 })
         await run.stop()
         await server.stop()
         let states = await run.states
@@ -70,12 +70,12 @@ import Testing
         let server = try await RTSPTestServer.start()
         let port = server.port
         let run = try SourceRun("phoenix", Self.options(server.uri()))
-        #expect(await run.wait(timeout: 20) { await $0.frames.count >= 3 })
+        #expect(await run.wait(timeout: 60) { await $0.frames.count >= 3 })
         await server.kill()
-        #expect(await run.wait(timeout: 20) { await $0.states.contains { Self.isReconnecting($0) } })
+        #expect(await run.wait(timeout: 60) { await $0.states.contains { Self.isReconnecting($0) } })
         let before = await run.frames.count
         let restarted = try await RTSPTestServer.start(port: port)
-        #expect(await run.wait(timeout: 30) { await $0.frames.count >= before + 3 })
+        #expect(await run.wait(timeout: 90) { await $0.frames.count >= before + 3 })
         await run.stop()
         await restarted.stop()
         let states = await run.states
@@ -92,7 +92,7 @@ import Testing
     @Test func severalStreamsAtOnce() async throws {
         let server = try await RTSPTestServer.start(mounts: ["a", "b", "c"])
         let runs = try ["a", "b", "c"].map { try SourceRun($0, Self.options(server.uri($0))) }
-        for run in runs { #expect(await run.wait(timeout: 30) { await $0.frames.count >= 5 }) }
+        for run in runs { #expect(await run.wait(timeout: 90) { await $0.frames.count >= 5 }) }
         for run in runs { await run.stop() }
         await server.stop()
         for (run, id) in zip(runs, ["a", "b", "c"]) {
@@ -104,15 +104,15 @@ import Testing
     @Test func stalledSenderIsDetectedAndRestarted() async throws {
         let server = try await RTSPTestServer.start()
         let run = try SourceRun("hung", Self.options(server.uri(), stallTimeout: 1.5))
-        #expect(await run.wait(timeout: 20) { await $0.frames.count >= 3 })
+        #expect(await run.wait(timeout: 60) { await $0.frames.count >= 3 })
         try server.stall()
-        #expect(await run.wait(timeout: 20) { await $0.states.contains(.stalled) })
+        #expect(await run.wait(timeout: 60) { await $0.states.contains(.stalled) })
         let stalled = await run.statuses.first { $0.state == .stalled }
         #expect(stalled?.error?.contains("no frame for") == true)
-        #expect(await run.wait(timeout: 20) { await $0.states.contains { Self.isReconnecting($0) } })
+        #expect(await run.wait(timeout: 60) { await $0.states.contains { Self.isReconnecting($0) } })
         try server.resume()
         let before = await run.frames.count
-        #expect(await run.wait(timeout: 30) { await $0.frames.count >= before + 3 })
+        #expect(await run.wait(timeout: 90) { await $0.frames.count >= before + 3 })
         await run.stop()
         await server.stop()
         let states = await run.states

@@ -85,6 +85,7 @@ let package = Package(
         .target(
             name: "SightlineDaemon",
             dependencies: [
+                "SightlineHub",
                 "SightlineCore",
                 "SightlineProtocol",
                 "SightlineGrounding",

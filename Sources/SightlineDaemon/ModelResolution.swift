@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import SightlineCore
+import SightlineHub
 import SightlineModel
 import SightlineProtocol
 
@@ -16,7 +17,15 @@ public enum ModelResolution {
     /// grounded). A configured model that cannot be loaded is an error naming the problem.
     /// Loading maps and checks the checkpoint: it runs on a thread of its own.
     public static func load(_ configuration: DaemonConfiguration, logger: Logger) async throws -> Resolved {
-        guard let path = configuration.modelPath else {
+        // model.path names a directory; model.repository a hub id looked up in the model
+        // stores (`sightline model pull`), the same way `sightline model ls` finds it.
+        let named = try configuration.modelPath ?? configuration.modelRepository.map { repository in
+            try ModelResolver.standard(
+                environment: ProcessInfo.processInfo.environment, userID: geteuid(),
+                executable: URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+            ).resolve(repository).path
+        }
+        guard let path = named else {
             return Resolved(summary: ModelSummary(
                 name: "none", path: nil, isTestModel: false,
                 note: "no model configured: streams are watched but not grounded; get one with `\(ModelSummary.realModelHint)` and set model.path"),

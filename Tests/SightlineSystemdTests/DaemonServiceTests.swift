@@ -113,6 +113,36 @@ import Testing
         #expect(lines.contains { $0.hasPrefix("<6>") })
     }
 
+    /// `model.repository` names a model in the store, laid out as `sightline model pull`
+    /// leaves it; a repository that is not there stops the daemon with the command to fix it.
+    @Test func findsTheConfiguredRepositoryInTheModelStore() async throws {
+        let store = try temporaryDirectory("store")
+        defer { try? FileManager.default.removeItem(at: store) }
+        let snapshot = store.appendingPathComponent("acme/tiny-clip/snapshots/0123456789abcdef0123456789abcdef01234567")
+        try FileManager.default.createDirectory(at: snapshot, withIntermediateDirectories: true)
+        let fixture = Package.root.appendingPathComponent("Tests/Fixtures/clip/tiny-quickgelu-p8")
+        for name in try FileManager.default.contentsOfDirectory(atPath: fixture.path) {
+            try FileManager.default.copyItem(at: fixture.appendingPathComponent(name).resolvingSymlinksInPath(), to: snapshot.appendingPathComponent(name))
+        }
+        try FileManager.default.createSymbolicLink(atPath: store.appendingPathComponent("acme/tiny-clip/current").path, withDestinationPath: "snapshots/0123456789abcdef0123456789abcdef01234567")
+        for (repository, found) in [("acme/tiny-clip", true), ("acme/absent", false)] {
+            let config = store.appendingPathComponent("sightlined-\(found).toml")
+            try "[model]\nrepository = \"\(repository)\"\n".write(to: config, atomically: true, encoding: .utf8)
+            let daemon = try DaemonUnderTest(watchdogUSec: nil, environment: ["SIGHTLINE_CONFIG": config.path, "SIGHTLINE_MODEL_DIR": store.path], model: false)
+            try daemon.start()
+            if found {
+                _ = try #require(await daemon.waitFor { $0.contains("READY=1") }, "\(daemon.log)")
+                #expect(daemon.log.contains(snapshot.path), "\(daemon.log)")
+                daemon.signal(SIGTERM)
+                #expect(await daemon.waitForExit() == 0)
+            } else {
+                #expect(await daemon.waitForExit() == 1)
+                #expect(daemon.log.contains("sightline model pull acme/absent"), "\(daemon.log)")
+            }
+            await daemon.finish()
+        }
+    }
+
     private func requestOn(_ path: String, _ line: String) async throws -> String {
         let probe = try DaemonUnderTest(watchdogUSec: nil, model: false)
         defer { try? FileManager.default.removeItem(at: probe.directory) }

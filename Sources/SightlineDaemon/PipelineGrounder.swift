@@ -6,8 +6,9 @@ import SightlineModel
 import SightlinePipeline
 import SightlineProtocol
 
-/// The scheduler's grounder over the real engine: one `StreamGrounder` per stream, sharing
-/// one loaded `CLIPModel`.
+/// The scheduler's grounder over the real engine: one encoder call per batch, whatever
+/// streams its frames come from, then one `StreamGrounder` per stream, all sharing one loaded
+/// `CLIPModel`.
 ///
 /// A stream's grounding uses the lowest threshold and the shortest minimum duration of the
 /// queries that watch it (the grounder's mask and tube parameters are per stream); when those
@@ -42,10 +43,15 @@ public final class PipelineGrounder: BatchGrounder {
             byStream[frame.stream]!.frames.append(frame)
         }
         var events: [MatchEvent] = []
+        // One encoder call for the frames of every stream in the batch; each stream's grounder
+        // then takes its own frames' patch embeddings.
+        let dense = try model.encodeDense(frames.map(\.image), shortSide: base.shortSide)
+        var denseByStream: [String: [DenseEmbeddings]] = [:]
+        for (frame, d) in zip(frames, dense) { denseByStream[frame.stream, default: []].append(d) }
         for stream in order {
             let (streamFrames, streamQueries) = byStream[stream]!
             let grounder = try grounderFor(stream: stream, queries: streamQueries, events: &events)
-            events += try grounder.process(streamFrames).events
+            events += try grounder.process(streamFrames, dense: denseByStream[stream]!).events
         }
         return events
     }

@@ -11,7 +11,6 @@ import Testing
     @Test func notifiesReadyStatusWatchdogReloadAndStopping() async throws {
         let daemon = try DaemonUnderTest(watchdogUSec: 4_000_000)
         try daemon.start()
-        defer { Task { await daemon.finish() } }
 
         let startup = try #require(await daemon.waitFor { $0.contains("READY=1") }, "\(daemon.log)")
         #expect(startup.last == "READY=1\n")
@@ -51,7 +50,6 @@ import Testing
     @Test func keepAlivesStopWhenTheEngineHangs() async throws {
         let daemon = try DaemonUnderTest(watchdogUSec: 2_000_000, environment: ["SIGHTLINE_DEBUG_HANG_ENGINE": "1"])
         try daemon.start()
-        defer { Task { await daemon.finish() } }
         _ = try #require(await daemon.waitFor { $0.contains("READY=1") }, "\(daemon.log)")
         #expect(await daemon.waitFor(.seconds(10)) { $0 == "WATCHDOG=1\n" } != nil, "alive before frames arrive")
 
@@ -79,7 +77,6 @@ import Testing
         let socketPath = directory.appendingPathComponent("activated.sock").path
         let daemon = try DaemonUnderTest(watchdogUSec: nil, model: false, prefix: ["systemd-socket-activate", "-l", socketPath, "--fdname=sightlined.socket"])
         try daemon.start()
-        defer { Task { await daemon.finish() } }
         var present = false
         for _ in 0..<200 where !present {
             present = FileManager.default.fileExists(atPath: socketPath)
@@ -103,7 +100,6 @@ import Testing
         stat(daemon.logFile.path, &st)
         daemon.process.environment?["JOURNAL_STREAM"] = "\(st.st_dev):\(st.st_ino)"
         try daemon.start()
-        defer { Task { await daemon.finish() } }
         _ = try #require(await daemon.waitFor { $0.contains("READY=1") }, "\(daemon.log)")
         daemon.signal(SIGTERM)
         #expect(await daemon.waitForExit() == 0)

@@ -43,6 +43,15 @@ final class DaemonUnderTest: @unchecked Sendable {
 
     func start() throws { try process.run() }
 
+    /// Whatever way a test ends, its daemon does not outlive it.
+    deinit {
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+        try? FileManager.default.removeItem(at: directory)
+    }
+
     var log: String { (try? String(contentsOf: logFile, encoding: .utf8)) ?? "" }
 
     /// Notifications until one satisfies `until`, or nil when `timeout` passes first.

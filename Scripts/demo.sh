@@ -11,28 +11,6 @@ swift build -c release --product sightlined
 swift build -c release --product sightline
 bin=.build/release
 
-# The model: the real checkpoint when present, else the bundled tiny test model.
-repo="openai/clip-vit-base-patch16"
-model="${SIGHTLINE_MODEL:-}"
-if [ -z "$model" ]; then
-    store="${XDG_DATA_HOME:-$HOME/.local/share}/sightline/models/$repo"
-    if [ -f "$store/model.safetensors" ]; then
-        model="$store"
-    else
-        model="Tests/Fixtures/clip/tiny-gelu-p14"
-        echo "sightline: $repo is not in the model store; running the bundled tiny test model instead"
-    fi
-fi
-if grep -q '"sightline_test_model": true' "$model/config.json" 2>/dev/null; then
-    cat <<'EOF'
-==========================================================================================
-  DEMO WITH THE BUNDLED TINY TEST MODEL: its weights are random, so its matches MEAN
-  NOTHING. This run shows the daemon, the protocol and the events, not grounding quality.
-  Get a real model with: sightline model pull openai/clip-vit-base-patch16
-==========================================================================================
-EOF
-fi
-
 run="$(mktemp -d /tmp/sightline-demo-XXXXXX)"
 socket="$run/sightline.sock"
 daemon_pid=""
@@ -46,6 +24,37 @@ cleanup() {
     rm -rf "$run"
 }
 trap cleanup EXIT
+
+# The model: pull the real checkpoint when it is missing and the hub is reachable; else use a
+# copy already in a model store; else the bundled tiny test model.
+repo="openai/clip-vit-base-patch16"
+model="${SIGHTLINE_MODEL:-}"
+if [ -z "$model" ]; then
+    if model=$("$bin/sightline" model pull "$repo" 2>"$run/pull.log"); then
+        echo "sightline: using $repo ($model)"
+    else
+        model=""
+        for root in "${SIGHTLINE_MODEL_DIR:-}" /var/lib/sightline/models "${XDG_CACHE_HOME:-$HOME/.cache}/sightline/models"; do
+            if [ -n "$root" ] && [ -f "$root/$repo/current/config.json" ]; then model="$root/$repo/current"; break; fi
+        done
+        if [ -n "$model" ]; then
+            echo "sightline: cannot pull $repo now; using the copy in $model"
+        else
+            reason=$(tail -n 1 "$run/pull.log" | sed 's/^sightline: //' | cut -d';' -f1)
+            echo "sightline: cannot pull $repo ($reason); running the bundled tiny test model instead"
+            model="Tests/Fixtures/clip/tiny-gelu-p14"
+        fi
+    fi
+fi
+if grep -q '"sightline_test_model": true' "$model/config.json" 2>/dev/null; then
+    cat <<'EOF'
+==========================================================================================
+  DEMO WITH THE BUNDLED TINY TEST MODEL: its weights are random, so its matches MEAN
+  NOTHING. This run shows the daemon, the protocol and the events, not grounding quality.
+  Get a real model with: sightline model pull openai/clip-vit-base-patch16
+==========================================================================================
+EOF
+fi
 
 SIGHTLINE_CONFIG=/dev/null "$bin/sightlined" --socket "$socket" --state-dir "$run/state" --model "$model" \
     --log-level warning 2>"$run/daemon.log" &

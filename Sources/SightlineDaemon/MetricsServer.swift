@@ -29,8 +29,10 @@ public final class MetricsServer: Service, Sendable {
             channel = try await ServerBootstrap(group: group)
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                 .childChannelInitializer { child in
-                    child.pipeline.configureHTTPServerPipeline().flatMap {
-                        child.pipeline.addHandler(MetricsHandler(render: render))
+                    // Runs on the child's event loop, so the handler never crosses threads.
+                    child.eventLoop.makeCompletedFuture {
+                        try child.pipeline.syncOperations.configureHTTPServerPipeline()
+                        try child.pipeline.syncOperations.addHandler(MetricsHandler(render: render))
                     }
                 }
                 .bind(host: host, port: port).get()
@@ -69,8 +71,9 @@ private final class MetricsHandler: ChannelInboundHandler, RemovableChannelHandl
             context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: found ? .ok : .notFound, headers: headers))), promise: nil)
             context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(bytes: body)))), promise: nil)
             let keepAlive = head.isKeepAlive
+            let channel = context.channel
             context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in
-                if !keepAlive { context.close(promise: nil) }
+                if !keepAlive { channel.close(promise: nil) }
             }
             self.head = nil
         }

@@ -46,10 +46,20 @@ import Testing
         let daemon = try DaemonProcess(arguments: ["--metrics-address", "127.0.0.1:\(port)"])
         defer { daemon.cleanUp() }
         try await daemon.start()
+        let clip = Self.fixtures.appendingPathComponent("davis/bmx-trees-428x240.mp4").path
+        try await daemon.client { client in
+            _ = try await client.request(.subscribe(Subscription(streams: ["bmx"])))
+            _ = try await client.request(.streamAdd(StreamSpec(id: "bmx", uri: clip, fps: 6)))
+            while let event = try await client.nextEvent(), event["state"] != "ended" {}
+        }
         let (status, body) = try await Self.httpGet(port: port, path: "/metrics")
         #expect(status.contains("200"))
+        // The names Docs/operations.md lists.
         #expect(body.contains("# TYPE sightline_uptime_seconds gauge"))
-        #expect(body.contains("sightline_subscribers 0"))
+        #expect(body.contains("# TYPE sightline_subscribers gauge"))
+        #expect(body.contains("# TYPE sightline_frames_total counter"))
+        #expect(body.contains("sightline_frames_total{stream=\"bmx\"}"))
+        #expect(body.contains("sightline_stream_sampled_fps{stream=\"bmx\"}"))
         let (missing, _) = try await Self.httpGet(port: port, path: "/")
         #expect(missing.contains("404"))
         #expect(await daemon.stop() == 0)

@@ -15,8 +15,8 @@ import Testing
                     process.environment = environment
                     let out = FileManager.default.temporaryDirectory.appendingPathComponent("out-\(UUID().uuidString)")
                     let err = FileManager.default.temporaryDirectory.appendingPathComponent("err-\(UUID().uuidString)")
-                    FileManager.default.createFile(atPath: out.path, contents: nil)
-                    FileManager.default.createFile(atPath: err.path, contents: nil)
+                    _ = FileManager.default.createFile(atPath: out.path, contents: nil)
+                    _ = FileManager.default.createFile(atPath: err.path, contents: nil)
                     defer {
                         try? FileManager.default.removeItem(at: out)
                         try? FileManager.default.removeItem(at: err)

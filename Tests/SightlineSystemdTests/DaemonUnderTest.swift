@@ -25,7 +25,7 @@ final class DaemonUnderTest: @unchecked Sendable {
         if model {
             arguments += ["--model", Package.root.appendingPathComponent("Tests/Fixtures/clip/tiny-quickgelu-p8").path]
         }
-        FileManager.default.createFile(atPath: logFile.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: logFile.path, contents: nil)
         let log = try FileHandle(forWritingTo: logFile)
         if prefix.isEmpty {
             process.executableURL = URL(fileURLWithPath: arguments[0])

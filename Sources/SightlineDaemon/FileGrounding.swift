@@ -25,15 +25,9 @@ public final class FileGrounding: Sendable {
         guard FileManager.default.isReadableFile(atPath: spec.path) else {
             throw SightlineError(.fileNotFound, "cannot read \(spec.path)", context: ["file": spec.path])
         }
-        var settings = GroundingSettings()
-        if let threshold = spec.threshold {
-            let t = Float(min(0.99, max(0.01, threshold)))
-            settings.masks.threshold = t
-            settings.tubes.continueScore = t
-            settings.tubes.startScore = max(t, min(1, settings.tubes.startScore - GroundingSettings().tubes.continueScore + t))
-        }
-        let queries = spec.texts.enumerated().map { GroundingQuery(id: "t\($0.offset)", text: $0.element) }
-        let grounder = try StreamGrounder(stream: spec.stream, model: model, settings: settings, queries: queries, logger: logger)
+        let threshold = spec.threshold.map(PipelineGrounder.clampedThreshold)
+        let queries = spec.texts.enumerated().map { GroundingQuery(id: "t\($0.offset)", text: $0.element, threshold: threshold) }
+        let grounder = try StreamGrounder(stream: spec.stream, model: model, queries: queries, logger: logger)
         var frames = 0
         var events = 0
         var pending: [Frame] = []

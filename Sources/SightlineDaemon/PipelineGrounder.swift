@@ -10,19 +10,13 @@ import SightlineProtocol
 /// streams its frames come from, then one `StreamGrounder` per stream, all sharing one loaded
 /// `CLIPModel`.
 ///
-/// A stream's grounding uses the lowest threshold and the shortest minimum duration of the
-/// queries that watch it (the grounder's mask and tube parameters are per stream); when those
-/// change, the stream's grounder is rebuilt and its open tubes end.
+/// Each query's own threshold and minimum duration govern its masks and tubes (see
+/// `GroundingQuery`); a query whose values change ends its open tubes and starts afresh.
 public final class PipelineGrounder: BatchGrounder {
     let model: CLIPModel
     let base: GroundingSettings
     let logger: Logger
-    private var grounders: [String: (grounder: StreamGrounder, key: SettingsKey, queries: [GroundingQuery])] = [:]
-
-    struct SettingsKey: Equatable {
-        var threshold: Double
-        var minDuration: Double
-    }
+    private var grounders: [String: (grounder: StreamGrounder, queries: [GroundingQuery])] = [:]
 
     public init(model: CLIPModel, settings: GroundingSettings = GroundingSettings(), logger: Logger) throws {
         try settings.validate()
@@ -65,25 +59,25 @@ public final class PipelineGrounder: BatchGrounder {
     }
 
     private func grounderFor(stream: String, queries: [QueryRecord], events: inout [MatchEvent]) throws -> StreamGrounder {
-        let wanted = queries.map { GroundingQuery(id: $0.id, text: $0.text) }
-        let key = SettingsKey(threshold: queries.map(\.threshold).min() ?? QuerySpec.defaultThreshold,
-                              minDuration: queries.map(\.minDuration).min() ?? 0)
-        if let existing = grounders[stream], existing.key == key {
+        let wanted = queries.map(Self.groundingQuery)
+        if let existing = grounders[stream] {
             if existing.queries != wanted {
                 events += try existing.grounder.setQueries(wanted)
                 grounders[stream]!.queries = wanted
             }
             return existing.grounder
         }
-        if let existing = grounders[stream] { events += existing.grounder.finish() }
-        var settings = base
-        let threshold = Float(min(0.99, max(0.01, key.threshold)))
-        settings.masks.threshold = threshold
-        settings.tubes.continueScore = threshold
-        settings.tubes.startScore = max(threshold, min(1, base.tubes.startScore - base.tubes.continueScore + threshold))
-        settings.tubes.minDuration = key.minDuration
-        let grounder = try StreamGrounder(stream: stream, model: model, settings: settings, queries: wanted, logger: logger)
-        grounders[stream] = (grounder, key, wanted)
+        let grounder = try StreamGrounder(stream: stream, model: model, settings: base, queries: wanted, logger: logger)
+        grounders[stream] = (grounder, wanted)
         return grounder
+    }
+
+    /// A protocol threshold may be 0 or 1; masks need a value strictly between.
+    static func groundingQuery(_ record: QueryRecord) -> GroundingQuery {
+        GroundingQuery(id: record.id, text: record.text, threshold: clampedThreshold(record.threshold), minDuration: record.minDuration)
+    }
+
+    static func clampedThreshold(_ threshold: Double) -> Float {
+        Float(min(0.99, max(0.01, threshold)))
     }
 }

@@ -19,19 +19,31 @@ public struct MaskExtractor: Sendable {
         self.parameters = parameters
     }
 
-    /// Instances for each map, in the order of `maps`.
-    public func instances(maps: [ProbabilityMap], frame: RGBImage) throws -> [[GroundedInstance]] {
+    /// Instances for each map, in the order of `maps`. `thresholds[i]`, when given, takes the
+    /// place of `parameters.threshold` for `maps[i]` (queries with thresholds of their own).
+    public func instances(maps: [ProbabilityMap], frame: RGBImage, thresholds: [Float]? = nil) throws -> [[GroundedInstance]] {
         guard let first = maps.first else { return [] }
         guard maps.allSatisfy({ $0.width == first.width && $0.height == first.height }) else {
             throw SightlineError(.invalidArgument, "probability maps of one frame must share one grid")
         }
+        if let thresholds {
+            guard thresholds.count == maps.count else {
+                throw SightlineError(.invalidArgument, "\(thresholds.count) thresholds for \(maps.count) probability maps")
+            }
+            guard thresholds.allSatisfy({ $0 > 0 && $0 < 1 }) else {
+                throw SightlineError(.invalidArgument, "mask thresholds must be between 0 and 1", context: ["thresholds": "\(thresholds)"])
+            }
+        }
+        let perMap = thresholds ?? Array(repeating: parameters.threshold, count: maps.count)
+        let threshold = { @Sendable (q: Int) -> Float in perMap[q] }
         let fw = frame.width, fh = frame.height
         let scale = min(1, Double(parameters.refineMaxSide) / Double(max(fw, fh)))
         let ww = max(1, Int((Double(fw) * scale).rounded())), wh = max(1, Int((Double(fh) * scale).rounded()))
         // The working-resolution regions of the active queries; PAMR weights are computed
         // once per frame on the box around all of them.
-        let regions: [PixelBox?] = maps.map { map in
-            activeCells(map).map { cells in
+        let regions: [PixelBox?] = maps.indices.map { q in
+            let map = maps[q]
+            return activeCells(map, threshold: threshold(q)).map { cells in
                 let wx0 = cells.x * ww / map.width, wx1 = min(ww, ((cells.x + cells.width) * ww + map.width - 1) / map.width)
                 let wy0 = cells.y * wh / map.height, wy1 = min(wh, ((cells.y + cells.height) * wh + map.height - 1) / map.height)
                 return PixelBox(x: wx0, y: wy0, width: max(1, wx1 - wx0), height: max(1, wy1 - wy0))
@@ -49,7 +61,7 @@ public struct MaskExtractor: Sendable {
         let results = Mutex([[GroundedInstance]](repeating: [], count: maps.count))
         let work: @Sendable (Int) -> Void = { k in
             let q = active[k]
-            let found = self.instances(map: maps[q], region: regions[q]!, pamr: pamr, weights: weights,
+            let found = self.instances(map: maps[q], threshold: threshold(q), region: regions[q]!, pamr: pamr, weights: weights,
                                        working: (ww, wh), frame: (fw, fh))
             results.withLock { $0[q] = found }
         }
@@ -61,7 +73,7 @@ public struct MaskExtractor: Sendable {
         return results.withLock { $0 }
     }
 
-    private func instances(map: ProbabilityMap, region: PixelBox, pamr: PAMR, weights: PAMR.Weights?,
+    private func instances(map: ProbabilityMap, threshold: Float, region: PixelBox, pamr: PAMR, weights: PAMR.Weights?,
                            working: (width: Int, height: Int), frame: (width: Int, height: Int)) -> [GroundedInstance] {
         let (ww, wh) = working, (fw, fh) = frame
         var refined = bilinear(map.values, srcWidth: map.width, srcHeight: map.height, dstWidth: ww, dstHeight: wh, region: region)
@@ -74,13 +86,13 @@ public struct MaskExtractor: Sendable {
         let frameRegion = PixelBox(x: fx0, y: fy0, width: fx1 - fx0, height: fy1 - fy0)
         let probabilities = resampleRegion(refined, region: region, workingWidth: ww, workingHeight: wh,
                                            frameWidth: fw, frameHeight: fh, frameRegion: frameRegion)
-        return components(probabilities, frameRegion: frameRegion, frameWidth: fw, frameHeight: fh)
+        return components(probabilities, threshold: threshold, frameRegion: frameRegion, frameWidth: fw, frameHeight: fh)
     }
 
     /// The box of grid cells at or above the threshold, grown by the margin; nil when none is.
-    func activeCells(_ map: ProbabilityMap) -> PixelBox? {
+    func activeCells(_ map: ProbabilityMap, threshold: Float? = nil) -> PixelBox? {
         var x0 = map.width, y0 = map.height, x1 = -1, y1 = -1
-        let t = parameters.threshold
+        let t = threshold ?? parameters.threshold
         for y in 0..<map.height {
             for x in 0..<map.width where map.values[y * map.width + x] >= t {
                 x0 = min(x0, x); x1 = max(x1, x); y0 = min(y0, y); y1 = max(y1, y)
@@ -121,10 +133,10 @@ public struct MaskExtractor: Sendable {
         return out
     }
 
-    private func components(_ probabilities: [Float], frameRegion: PixelBox, frameWidth: Int, frameHeight: Int) -> [GroundedInstance] {
+    private func components(_ probabilities: [Float], threshold: Float, frameRegion: PixelBox, frameWidth: Int, frameHeight: Int) -> [GroundedInstance] {
         let w = frameRegion.width, h = frameRegion.height
         guard w > 0, h > 0 else { return [] }
-        let cc = ConnectedComponents(values: probabilities, width: w, height: h, threshold: parameters.threshold)
+        let cc = ConnectedComponents(values: probabilities, width: w, height: h, threshold: threshold)
         guard cc.count > 0 else { return [] }
         struct Stats { var area = 0; var sum: Double = 0; var best: Float = -1; var bestAt = 0
                        var x0 = Int.max, y0 = Int.max, x1 = -1, y1 = -1; var runs: [Int] = [] }

@@ -9,7 +9,8 @@ import SightlineCore
 /// first: a mask overlap (IoU with the tube's last mask moved by its predicted motion) beats
 /// any box-centre proximity. Instances below `continueScore` are ignored; an unmatched
 /// instance at or above `startScore` begins a tentative tube, reported with `match.start`
-/// once it spans `minDuration`. A tube unmatched for longer than `gracePeriod` ends
+/// once it spans `minDuration` (a query's own threshold and minimum duration take the
+/// place of those, see `GroundingQuery`). A tube unmatched for longer than `gracePeriod` ends
 /// (`match.end`, or silently if it was never reported). Presentation times that go backwards
 /// (a file that loops, a source that reconnects) end every tube first.
 public struct TubeLinker: Sendable {
@@ -54,7 +55,8 @@ public struct TubeLinker: Sendable {
             }
         }
         tubes = kept
-        for i in tubes.indices where tubes[i].track == nil && tubes[i].lastSeenPts - tubes[i].firstPts >= parameters.minDuration {
+        for i in tubes.indices
+        where tubes[i].track == nil && tubes[i].lastSeenPts - tubes[i].firstPts >= parameters.minDuration(for: tubes[i].query) {
             tubes[i].track = nextTrack
             nextTrack += 1
             events.append(event(.start, tubes[i]))
@@ -97,7 +99,8 @@ public struct TubeLinker: Sendable {
     }
 
     private mutating func link(query: GroundingQuery, instances: [GroundedInstance], pts: Double) {
-        let candidates = instances.indices.filter { instances[$0].score >= parameters.continueScore }
+        let scores = parameters.scores(for: query)
+        let candidates = instances.indices.filter { instances[$0].score >= scores.continue }
         let mine = tubes.indices.filter { tubes[$0].query.id == query.id }
         struct Pair { var tube: Int; var instance: Int; var quality: Double }
         var pairs: [Pair] = []
@@ -128,7 +131,7 @@ public struct TubeLinker: Sendable {
             instanceTaken.insert(pair.instance)
             tubes[pair.tube].extend(with: instances[pair.instance], pts: pts, parameters: parameters)
         }
-        for i in candidates where !instanceTaken.contains(i) && instances[i].score >= parameters.startScore {
+        for i in candidates where !instanceTaken.contains(i) && instances[i].score >= scores.start {
             tubes.append(Tube(query: query, instance: instances[i], pts: pts))
         }
     }

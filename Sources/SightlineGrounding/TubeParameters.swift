@@ -38,12 +38,44 @@ public struct TubeParameters: Sendable, Equatable, Codable {
 }
 
 /// A standing query as grounding sees it.
+///
+/// `threshold` and `minDuration`, when set, govern this query's masks and tubes in place of
+/// the stream's `MaskParameters.threshold`, `TubeParameters.continueScore` and
+/// `TubeParameters.minDuration`; its start score keeps the stream's margin above the
+/// continue score (`startScore - continueScore`), capped at 1. Queries of one stream may so
+/// differ in how sure and how lasting a match must be.
 public struct GroundingQuery: Sendable, Hashable, Codable {
     public var id: String
     public var text: String
+    /// Probability, in 0 < t < 1, a pixel needs to join this query's mask, and an instance
+    /// to continue its tube; nil: the stream's.
+    public var threshold: Float?
+    /// Seconds this query's tube must span before `match.start`; nil: the stream's.
+    public var minDuration: Double?
 
-    public init(id: String, text: String) {
+    public init(id: String, text: String, threshold: Float? = nil, minDuration: Double? = nil) {
         self.id = id
         self.text = text
+        self.threshold = threshold
+        self.minDuration = minDuration
     }
+
+    public func validate() throws {
+        if let threshold, !(threshold > 0 && threshold < 1) {
+            throw SightlineError(.invalidArgument, "query threshold must be between 0 and 1", context: ["query": id, "value": "\(threshold)"])
+        }
+        if let minDuration, !(minDuration >= 0 && minDuration.isFinite) {
+            throw SightlineError(.invalidArgument, "query minimum duration must not be negative", context: ["query": id, "value": "\(minDuration)"])
+        }
+    }
+}
+
+extension TubeParameters {
+    /// The scores that start and continue `query`'s tubes.
+    public func scores(for query: GroundingQuery) -> (start: Float, continue: Float) {
+        guard let t = query.threshold else { return (startScore, continueScore) }
+        return (min(1, max(t, t + startScore - continueScore)), t)
+    }
+
+    public func minDuration(for query: GroundingQuery) -> Double { query.minDuration ?? minDuration }
 }

@@ -70,6 +70,7 @@ public final class StreamGrounder: Sendable {
         for q in new where q.text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
             throw SightlineError(.invalidArgument, "query text must not be empty", context: ["query": q.id])
         }
+        for q in new { try q.validate() }
         return try state.withLock { state in
             // One class per distinct text, so that two queries with the same text do not split
             // each patch between them; background words that are also queries are dropped.
@@ -87,7 +88,8 @@ public final class StreamGrounder: Sendable {
                 }
             }
             var events: [MatchEvent] = []
-            for old in state.queries where !new.contains(where: { $0.id == old.id && $0.text == old.text }) {
+            // A query whose text, threshold or minimum duration changed starts its tubes afresh.
+            for old in state.queries where !new.contains(old) {
                 events += state.linker.remove(query: old.id)
             }
             let keep = Set(texts)
@@ -126,6 +128,7 @@ public final class StreamGrounder: Sendable {
         let started = Date()
         return try state.withLock { state in
             let queries = state.queries
+            let thresholds = queries.map { $0.threshold ?? settings.masks.threshold }
             var events: [MatchEvent] = []
             var instances: [[[GroundedInstance]]] = []
             var next = 0
@@ -153,7 +156,7 @@ public final class StreamGrounder: Sendable {
                 for k in next..<end {
                     let index = state.context.count + k - next
                     let smoothed = try queries.indices.map { q in try settings.smoothing.smooth(window.map { $0[q] }, at: index) }
-                    let found = try extractor.instances(maps: smoothed, frame: frames[k].image)
+                    let found = try extractor.instances(maps: smoothed, frame: frames[k].image, thresholds: thresholds)
                     instances.append(found)
                     events += state.linker.observe(pts: frames[k].pts, time: frames[k].captureTime,
                                                    detections: Array(zip(queries, found)).map { ($0.0, $0.1) })

@@ -27,6 +27,10 @@ import Testing
             // The tiny model's probabilities mean nothing; a low threshold makes sure it matches.
             let query = try await client.request(.queryAdd(QuerySpec(text: "a person riding a bike", threshold: 0.05)))
             let queryID = query["query"]!["id"]!.stringValue!
+            // The same text with thresholds and minimum durations of their own: each query's
+            // values govern its own tubes, whatever the other queries of the stream ask for.
+            let strict = try await client.request(.queryAdd(QuerySpec(text: "a person riding a bike", threshold: 0.99)))["query"]!["id"]!
+            let patient = try await client.request(.queryAdd(QuerySpec(text: "a person riding a bike", threshold: 0.05, minDuration: 1)))["query"]!["id"]!
             _ = try await client.request(.subscribe(Subscription(streams: ["bmx"], detail: .rle)))
             _ = try await client.request(.streamAdd(StreamSpec(id: "bmx", uri: clip, fps: 4)))
             var matches: [JSONObject] = []
@@ -39,6 +43,15 @@ import Testing
                 }
             }
             #expect(ended)
+            #expect(!matches.contains { $0["query"] == strict }, "no probability of the tiny model reaches 0.99")
+            let patientMatches = matches.filter { $0["query"] == patient }
+            for start in patientMatches where start["event"] == "match.start" {
+                let first = start["frames"]?.arrayValue?.first?["pts"]?.doubleValue ?? 0
+                #expect(start["pts"]!.doubleValue! - first >= 1 - 1e-6, "\(start)")
+            }
+            matches.removeAll { $0["query"] == patient }
+            // The first query's tubes start on their first frame (min_duration 0).
+            #expect(matches.contains { $0["event"] == "match.start" && $0["pts"] == $0["frames"]?.arrayValue?.first?["pts"] })
             #expect(matches.contains { $0["event"] == "match.start" })
             // Every match.start has its match.end before the stream's end.
             let started = Set(matches.filter { $0["event"] == "match.start" }.compactMap { $0["track"]?.intValue })

@@ -34,7 +34,7 @@ struct SyntheticScene {
         let start = Date(timeIntervalSince1970: 1_800_000_000)
         for (i, objects) in frames.enumerated() {
             let maps = try queries.map { try map(objects[$0] ?? []) }
-            let instances = try extractor.instances(maps: maps, frame: frame)
+            let instances = try extractor.instances(maps: maps, frame: frame, thresholds: queries.map { $0.threshold ?? p.threshold })
             let pts = Double(i) / fps
             events += linker.observe(pts: pts, time: start.addingTimeInterval(pts), detections: Array(zip(queries, instances)).map { ($0.0, $0.1) })
             events += linker.flush()
@@ -182,6 +182,39 @@ struct SyntheticScene {
         #expect(linker.remove(query: Self.car.id).isEmpty)
         #expect(linker.remove(query: Self.person.id).map(\.kind) == [.end])
         #expect(linker.activeTracks.isEmpty)
+    }
+
+    /// Three queries see the same object at probability 0.45: each query's own threshold
+    /// decides whether it matches, and its own minimum duration when its tube starts.
+    @Test func eachQueryHasItsOwnThresholdAndMinimumDuration() throws {
+        let loose = GroundingQuery(id: "q-loose", text: "a person", threshold: 0.3, minDuration: 0)
+        let strict = GroundingQuery(id: "q-strict", text: "a person", threshold: 0.5, minDuration: 0)
+        let patient = GroundingQuery(id: "q-patient", text: "a person", threshold: 0.3, minDuration: 1)
+        let looseScores = TubeParameters().scores(for: loose)
+        #expect(abs(looseScores.start - 0.4) < 1e-6 && looseScores.continue == 0.3)
+        #expect(TubeParameters().scores(for: GroundingQuery(id: "x", text: "x", threshold: 0.95)) == (start: 1, continue: 0.95))
+        var frames: [[GroundingQuery: [SyntheticScene.Object]]] = []
+        for _ in 0..<20 {
+            frames.append([loose: [.init(x: 10, y: 10, probability: 0.45)], strict: [.init(x: 10, y: 10, probability: 0.45)],
+                           patient: [.init(x: 10, y: 10, probability: 0.45)]])
+        }
+        let events = try SyntheticScene.run(frames, queries: [loose, strict, patient])
+        Self.checkLifecycles(events)
+        let starts = Dictionary(grouping: events.filter { $0.kind == .start }, by: \.query)
+        #expect(starts["q-strict"] == nil, "0.45 is below q-strict's own threshold")
+        #expect(starts["q-loose"]?.map(\.pts) == [0])
+        #expect(starts["q-patient"]?.count == 1)
+        #expect(abs((starts["q-patient"]?.first?.pts ?? 0) - 1.0) < 1e-9, "starts once its tube spans 1 s")
+    }
+
+    @Test func perMapThresholdsMustMatchTheMaps() throws {
+        let map = try SyntheticScene.map([.init(x: 10, y: 10, probability: 0.45)])
+        var p = MaskParameters(); p.refine = false
+        let extractor = try MaskExtractor(parameters: p)
+        let found = try extractor.instances(maps: [map, map], frame: SyntheticScene.frame, thresholds: [0.3, 0.5])
+        #expect(found[0].count == 1 && found[1].isEmpty)
+        #expect(throws: SightlineError.self) { try extractor.instances(maps: [map, map], frame: SyntheticScene.frame, thresholds: [0.3]) }
+        #expect(throws: SightlineError.self) { try extractor.instances(maps: [map], frame: SyntheticScene.frame, thresholds: [0]) }
     }
 
     @Test func rejectsInconsistentParameters() {

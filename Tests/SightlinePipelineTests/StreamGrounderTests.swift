@@ -66,6 +66,25 @@ import SightlineModel
         #expect(next.events.allSatisfy { $0.query == "b" })
     }
 
+    @Test func changingAQuerysThresholdOrMinimumDurationEndsItsTubesOnly() throws {
+        let model = try #require(Self.model)
+        let grounder = try StreamGrounder(stream: "s", model: model, settings: Self.settings(),
+                                          queries: [GroundingQuery(id: "a", text: "a dog"), GroundingQuery(id: "b", text: "a cat")],
+                                          logger: Support.logger)
+        _ = try grounder.process(try Self.frames(5))
+        let ended = try grounder.setQueries([GroundingQuery(id: "a", text: "a dog", threshold: 0.7), GroundingQuery(id: "b", text: "a cat")])
+        #expect(ended.map(\.kind) == [.end] && ended[0].query == "a")
+        #expect(try grounder.setQueries([GroundingQuery(id: "a", text: "a dog", threshold: 0.7, minDuration: 2),
+                                         GroundingQuery(id: "b", text: "a cat")]).isEmpty, "a's tube had not started again yet")
+        // Probability 1 everywhere: a's new tube waits 2 s (20 frames), b's goes on.
+        let next = try grounder.process(try Self.frames(10, start: 5))
+        #expect(next.events.allSatisfy { $0.query == "b" })
+        let later = try grounder.process(try Self.frames(12, start: 15))
+        #expect(later.events.contains { $0.query == "a" && $0.kind == .start })
+        #expect(throws: SightlineError.self) { try grounder.setQueries([GroundingQuery(id: "a", text: "a dog", threshold: 1)]) }
+        #expect(throws: SightlineError.self) { try grounder.setQueries([GroundingQuery(id: "a", text: "a dog", minDuration: -1)]) }
+    }
+
     @Test func contrastSplitsProbabilities() throws {
         let model = try #require(Self.model)
         let grounder = try StreamGrounder(stream: "s", model: model, settings: Self.settings(background: ["sky", "road"], contrast: true),

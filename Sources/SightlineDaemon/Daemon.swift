@@ -38,18 +38,17 @@ public struct Daemon: Sendable {
     public let configuration: DaemonConfiguration
     public let model: ModelSummary
     public var hooks: DaemonHooks
-    /// Builds the engine and grounding for the scheduler; `nil` runs without a model (streams
-    /// are watched, nothing is grounded).
-    let makeGrounder: (@Sendable () throws -> any BatchGrounder)?
-    let fileGrounding: FileGrounding?
+    /// Builds the engine and grounding for the scheduler (on the engine's model, loaded once).
+    let makeGrounder: @Sendable () throws -> any BatchGrounder
+    let fileGrounding: FileGrounding
     /// The short side frames are scaled to for the engine; `nil` keeps the source's size.
     let frameShortSide: Int?
     let logger: Logger
 
     public init(
         configuration: DaemonConfiguration, model: ModelSummary, hooks: DaemonHooks = DaemonHooks(),
-        frameShortSide: Int? = nil, makeGrounder: (@Sendable () throws -> any BatchGrounder)? = nil,
-        fileGrounding: FileGrounding? = nil, logger: Logger
+        frameShortSide: Int? = nil, makeGrounder: @escaping @Sendable () throws -> any BatchGrounder,
+        fileGrounding: FileGrounding, logger: Logger
     ) {
         self.fileGrounding = fileGrounding
         self.configuration = configuration
@@ -95,34 +94,21 @@ public struct Daemon: Sendable {
                 hooks.ready()
                 hooks.status(summary())
             })
-        var scheduler: Scheduler?
         let frameQueue = FrameQueue(framesPerStream: config.framesPerStream) { stats.dropped($0) }
-        if let makeGrounder {
-            let grounder = try makeGrounder()
-            let s = Scheduler(queue: frameQueue, grounder: grounder, bus: bus, stats: stats, queries: registry.queries,
-                              maxBatch: config.maxBatch, watchdog: hooks.watchdog, watchdogInterval: hooks.watchdogInterval, logger: logger)
-            registry.observe { change in
-                if case .queriesChanged(let queries) = change { s.update(queries: queries) }
-            }
-            scheduler = s
+        let scheduler = Scheduler(queue: frameQueue, grounder: try makeGrounder(), bus: bus, stats: stats, queries: registry.queries,
+                                  maxBatch: config.maxBatch, watchdog: hooks.watchdog, watchdogInterval: hooks.watchdogInterval, logger: logger)
+        registry.observe { change in
+            if case .queriesChanged(let queries) = change { scheduler.update(queries: queries) }
         }
-        let grounding = scheduler != nil
-        let activeScheduler = scheduler
         let ingest = Ingest(
             registry: registry, bus: bus, stats: stats, shortSide: frameShortSide, logger: logger,
-            sink: { frame in if grounding { frameQueue.offer(frame) } },
-            onRemoved: { id in activeScheduler?.forget(stream: id) },
-            onEnded: { id, then in
-                if let activeScheduler { activeScheduler.finish(stream: id, then: then) } else { then() }
-            })
-        scheduler?.start()
-        defer { scheduler?.stop() }
+            sink: { frame in frameQueue.offer(frame) },
+            onRemoved: { id in scheduler.forget(stream: id) },
+            onEnded: { id, then in scheduler.finish(stream: id, then: then) })
+        scheduler.start()
+        defer { scheduler.stop() }
         var services: [any Service] = [ingest, server]
         services.append(SignalService(reload: hooks.reload, logger: logger))
-        if scheduler == nil {
-            // No engine loop to ping the watchdog from: keep the service manager informed anyway.
-            services.append(WatchdogTicker(interval: hooks.watchdogInterval, tick: hooks.watchdog))
-        }
         if let address = config.metricsAddress, let metrics {
             services.append(try MetricsServer(address: address, group: eventLoops, logger: logger) {
                 metrics.exposition(stats: stats, subscribers: bus.subscriberCount)
@@ -170,19 +156,6 @@ struct ShutdownNotice: Service {
             stopping()
         } catch {
             // Cancelled without a graceful shutdown: nothing to announce.
-        }
-    }
-}
-
-/// Calls the watchdog hook at a fixed interval, for a daemon running without an engine.
-struct WatchdogTicker: Service {
-    let interval: Duration
-    let tick: @Sendable () -> Void
-
-    func run() async throws {
-        while !Task.isCancelled, !Task.isShuttingDownGracefully {
-            tick()
-            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
         }
     }
 }

@@ -18,6 +18,11 @@ public struct ModelSummary: Sendable, Equatable {
 
     public static let realModelHint = "sightline model pull openai/clip-vit-base-patch16"
 
+    /// What `status`, `sightline status` and the start-up log say about the test model.
+    public static let testModelNote = "this is the bundled tiny test model, for demos and tests only: its matches mean nothing. "
+        + "Get a real one with `\(realModelHint)` and restart the daemon (it looks for that model when none is configured), "
+        + "or name a checkpoint with model.repository or model.path under [model] in the configuration"
+
     public var json: JSONValue {
         var o: JSONObject = ["name": .string(name), "test_model": .bool(isTestModel)]
         if let path { o["path"] = .string(path) }

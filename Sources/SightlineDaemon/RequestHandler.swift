@@ -31,11 +31,11 @@ public final class RequestHandler: Sendable {
     let policy: AccessPolicy
     let model: ModelSummary
     let version: String
-    let fileGrounding: FileGrounding?
+    let fileGrounding: FileGrounding
     let logger: Logger
 
     public init(registry: Registry, bus: EventBus, stats: RuntimeStats, policy: AccessPolicy, model: ModelSummary, version: String,
-                fileGrounding: FileGrounding? = nil, logger: Logger) {
+                fileGrounding: FileGrounding, logger: Logger) {
         self.fileGrounding = fileGrounding
         self.registry = registry
         self.bus = bus
@@ -95,9 +95,6 @@ public final class RequestHandler: Sendable {
             result["queries"] = JSONValue(subscription.queries)
             return ["subscribed": .object(result)]
         case .ground(let spec):
-            guard let fileGrounding else {
-                throw SightlineError(.unavailable, "this daemon runs without a model; configure model.path to ground")
-            }
             let started = Date()
             do {
                 let (frames, events) = try await fileGrounding.run(spec) { event in

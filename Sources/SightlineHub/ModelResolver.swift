@@ -9,10 +9,30 @@ import SightlineCore
 public struct ModelResolver: Sendable {
     public var roots: [URL]
     public var home: String?
+    /// Where Sightline's own checkpoints are installed (`<prefix>/share/sightline/models`),
+    /// among them the bundled tiny test model.
+    public var bundledRoot: URL?
 
-    public init(roots: [URL], home: String? = nil) {
+    public init(roots: [URL], home: String? = nil, bundledRoot: URL? = nil) {
         self.roots = roots
         self.home = home
+        self.bundledRoot = bundledRoot
+    }
+
+    /// The checkpoint the daemon and the main job use when none is named.
+    public static let defaultRepository = "openai/clip-vit-base-patch16"
+    /// The bundled tiny test model (random weights: for demos and tests, its matches mean
+    /// nothing), as `sightline install` places it under `bundledRoot`.
+    public static let bundledTestModelName = "tiny-gelu-p14"
+
+    /// The bundled tiny test model's directory, nil when it is not installed.
+    public func bundledTestModel() -> URL? {
+        guard let bundledRoot else { return nil }
+        let dir = bundledRoot.appendingPathComponent(Self.bundledTestModelName)
+        let fm = FileManager.default
+        guard fm.fileExists(atPath: dir.appendingPathComponent("config.json").path),
+              fm.fileExists(atPath: dir.appendingPathComponent("model.safetensors").path) else { return nil }
+        return dir
     }
 
     /// The default store (`ModelStore.defaultRoot`), the system service's store, and the
@@ -21,12 +41,13 @@ public struct ModelResolver: Sendable {
     public static func standard(environment: [String: String], userID: UInt32, executable: URL) -> ModelResolver {
         var roots = [ModelStore.defaultRoot(environment: environment, userID: userID)]
         roots.append(ModelStore.systemRoot)
-        roots.append(executable.deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("share/sightline/models"))
+        let bundled = executable.deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("share/sightline/models")
+        roots.append(bundled)
         var unique: [URL] = []
         for root in roots where !unique.contains(where: { $0.standardizedFileURL.path == root.standardizedFileURL.path }) {
             unique.append(root.standardizedFileURL)
         }
-        return ModelResolver(roots: unique, home: environment["HOME"])
+        return ModelResolver(roots: unique, home: environment["HOME"], bundledRoot: bundled.standardizedFileURL)
     }
 
     public static func isPath(_ name: String) -> Bool {

@@ -42,8 +42,8 @@ enum ServiceManagerHooks {
 /// `WATCHDOG=1` keep-alives stop, and systemd's `WatchdogSec=` kills and restarts the daemon.
 /// For testing that chain (Docs/operations.md); never set it otherwise.
 enum EngineHangForTesting {
-    static func wrap(_ make: (@Sendable () throws -> any BatchGrounder)?, environment: [String: String], logger: Logger) -> (@Sendable () throws -> any BatchGrounder)? {
-        guard environment["SIGHTLINE_DEBUG_HANG_ENGINE"] == "1", let make else { return make }
+    static func wrap(_ make: @escaping @Sendable () throws -> any BatchGrounder, environment: [String: String], logger: Logger) -> @Sendable () throws -> any BatchGrounder {
+        guard environment["SIGHTLINE_DEBUG_HANG_ENGINE"] == "1" else { return make }
         logger.warning("SIGHTLINE_DEBUG_HANG_ENGINE=1: the engine will hang at its first batch of frames")
         return { HangingGrounder(inner: try make()) }
     }

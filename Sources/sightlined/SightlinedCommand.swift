@@ -84,26 +84,23 @@ struct SightlinedCommand: AsyncParsableCommand {
         let resolved: ModelResolution.Resolved
         do {
             resolved = try await ModelResolution.load(settings, logger: logger)
+        } catch let error as SightlineError {
+            logger.critical("cannot load the model: \(error.message)", metadata: ["model": "\(settings.modelPath ?? settings.modelRepository ?? "")"])
+            throw ExitCode(1)
         } catch {
-            logger.critical("cannot load the model: \(error)", metadata: ["model": "\(settings.modelPath ?? "")"])
+            logger.critical("cannot load the model: \(error)", metadata: ["model": "\(settings.modelPath ?? settings.modelRepository ?? "")"])
             throw ExitCode(1)
         }
         let summary = resolved.summary
         if summary.isTestModel {
-            logger.warning("running the bundled tiny test model: for demos and tests only, its matches mean nothing; get a real model with `\(ModelSummary.realModelHint)`",
+            logger.warning("running the bundled tiny test model (\(resolved.reason)): \(ModelSummary.testModelNote)",
                            metadata: ["model": "\(summary.path ?? "")"])
-        } else if let note = summary.note {
-            logger.warning("\(note)")
         } else {
-            logger.notice("model loaded", metadata: ["name": "\(summary.name)", "path": "\(summary.path ?? "")"])
+            logger.notice("model loaded", metadata: ["name": "\(summary.name)", "path": "\(summary.path ?? "")", "from": "\(resolved.reason)"])
         }
-        var makeGrounder: (@Sendable () throws -> any BatchGrounder)?
-        var fileGrounding: FileGrounding?
-        if let model = resolved.model {
-            makeGrounder = { try PipelineGrounder(model: model, logger: logger) }
-            fileGrounding = FileGrounding(model: model, logger: logger)
-        }
-        makeGrounder = EngineHangForTesting.wrap(makeGrounder, environment: environment, logger: logger)
+        let model = resolved.model
+        let makeGrounder = EngineHangForTesting.wrap({ try PipelineGrounder(model: model, logger: logger) }, environment: environment, logger: logger)
+        let fileGrounding = FileGrounding(model: model, logger: logger)
         do {
             try await Daemon(configuration: settings, model: summary, hooks: try ServiceManagerHooks.make(logger: logger),
                              makeGrounder: makeGrounder, fileGrounding: fileGrounding, logger: logger).run()

@@ -16,6 +16,13 @@ final class DaemonProcess: @unchecked Sendable {
     let logFile: String
     private(set) var process: Process?
     let extraArguments: [String]
+    let executablePath: String
+    let extraEnvironment: [String: String]
+
+    static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Fixtures")
+    /// The bundled tiny test model: the daemon does not start without a model, and this one
+    /// loads in an instant.
+    static let tinyModel = fixtures.appendingPathComponent("clip/tiny-gelu-p14").path
 
     /// Built products live next to the test bundle.
     static var productsDirectory: String {
@@ -29,7 +36,10 @@ final class DaemonProcess: @unchecked Sendable {
 
     static func executable(_ name: String) -> String { productsDirectory + "/" + name }
 
-    init(directory: String? = nil, arguments: [String] = []) throws {
+    /// `model` is passed as `--model` unless `arguments` name one; nil passes none.
+    /// `executable` runs another copy of `sightlined` (e.g. in an installed layout).
+    init(directory: String? = nil, arguments: [String] = [], model: String? = DaemonProcess.tinyModel,
+         executable: String? = nil, environment: [String: String] = [:]) throws {
         if let directory {
             self.directory = directory
         } else {
@@ -39,15 +49,22 @@ final class DaemonProcess: @unchecked Sendable {
             chmod(self.directory, 0o711)
         }
         logFile = self.directory + "/daemon.log"
-        extraArguments = arguments
+        if let model, !arguments.contains("--model") {
+            extraArguments = ["--model", model] + arguments
+        } else {
+            extraArguments = arguments
+        }
+        executablePath = executable ?? Self.executable("sightlined")
+        extraEnvironment = environment
     }
 
     func start() async throws {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: Self.executable("sightlined"))
+        process.executableURL = URL(fileURLWithPath: executablePath)
         process.arguments = ["--socket", socket, "--state-dir", stateDirectory, "--log-level", "debug"] + extraArguments
         var environment = ProcessInfo.processInfo.environment
         environment["SIGHTLINE_CONFIG"] = "/dev/null"
+        environment.merge(extraEnvironment) { _, new in new }
         process.environment = environment
         _ = FileManager.default.createFile(atPath: logFile, contents: nil)
         let output = FileHandle(forWritingAtPath: logFile)!

@@ -17,13 +17,12 @@ import Testing
             #expect(client.hello.server == "sightlined")
             let status = try await client.request(.status)
             #expect(status["protocol"] == JSONValue(ProtocolLimits.version))
-            #expect(status["model"]?["name"] == "none")
-            // Without a model there is nothing to ground with, and the daemon says so.
+            #expect(status["model"]?["name"] == "tiny-gelu-p14" && status["model"]?["test_model"] == true)
             do {
-                _ = try await client.request(.ground(GroundSpec(path: "/tmp/a.mp4", texts: ["a bike"])))
-                Issue.record("ground without a model succeeded")
+                _ = try await client.request(.ground(GroundSpec(path: "/tmp/sightline-none/a.mp4", texts: ["a bike"])))
+                Issue.record("grounding a missing file succeeded")
             } catch let error as SightlineError {
-                #expect(error.code == .unavailable && error.message.contains("model.path"))
+                #expect(error.code == .fileNotFound && error.message.contains("/tmp/sightline-none/a.mp4"))
             }
         }
         #expect(await daemon.stop() == 0)
@@ -157,10 +156,10 @@ import Testing
         let daemon = try DaemonProcess()
         defer { daemon.cleanUp() }
         try await daemon.start()
-        let second = try await runProgram(DaemonProcess.executable("sightlined"), ["--socket", daemon.socket, "--state-dir", daemon.directory + "/other"])
+        let second = try await runProgram(DaemonProcess.executable("sightlined"), ["--socket", daemon.socket, "--state-dir", daemon.directory + "/other", "--model", DaemonProcess.tinyModel])
         #expect(second.status != 0)
         #expect(second.stderr.contains("another sightlined is listening on \(daemon.socket)"))
-        let third = try await runProgram(DaemonProcess.executable("sightlined"), ["--socket", daemon.directory + "/b.sock", "--state-dir", daemon.stateDirectory])
+        let third = try await runProgram(DaemonProcess.executable("sightlined"), ["--socket", daemon.directory + "/b.sock", "--state-dir", daemon.stateDirectory, "--model", DaemonProcess.tinyModel])
         #expect(third.status != 0)
         #expect(third.stderr.contains("another sightlined is using the state directory"))
         // The first one is untouched.

@@ -62,5 +62,23 @@ import Testing
     @Test func standardSearchPathEndsWithTheInstalledModels() {
         let resolver = ModelResolver.standard(environment: ["HOME": "/home/u"], userID: 1000, executable: URL(fileURLWithPath: "/opt/sl/bin/sightlined"))
         #expect(resolver.roots.map(\.path) == ["/home/u/.cache/sightline/models", "/var/lib/sightline/models", "/opt/sl/share/sightline/models"])
+        #expect(resolver.bundledRoot?.path == "/opt/sl/share/sightline/models")
+    }
+
+    /// The bundled tiny test model is found under the installed models only when its
+    /// checkpoint is complete there.
+    @Test func findsTheBundledTestModelWhereItIsInstalled() throws {
+        let temporary = FileManager.default.temporaryDirectory.appendingPathComponent("sightline-bundled-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: temporary) }
+        let root = temporary.appendingPathComponent("share/sightline/models")
+        let resolver = ModelResolver(roots: [root], bundledRoot: root)
+        #expect(resolver.bundledTestModel() == nil)
+        #expect(ModelResolver(roots: []).bundledTestModel() == nil)
+        let dir = root.appendingPathComponent(ModelResolver.bundledTestModelName)
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        try Data("{}".utf8).write(to: dir.appendingPathComponent("config.json"))
+        #expect(resolver.bundledTestModel() == nil, "no weights yet")
+        try Data().write(to: dir.appendingPathComponent("model.safetensors"))
+        #expect(resolver.bundledTestModel()?.path == dir.path)
     }
 }

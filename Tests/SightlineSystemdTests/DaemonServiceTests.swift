@@ -75,7 +75,7 @@ import Testing
         let directory = try temporaryDirectory("activation")
         defer { try? FileManager.default.removeItem(at: directory) }
         let socketPath = directory.appendingPathComponent("activated.sock").path
-        let daemon = try DaemonUnderTest(watchdogUSec: nil, model: false, prefix: ["systemd-socket-activate", "-l", socketPath, "--fdname=sightlined.socket"])
+        let daemon = try DaemonUnderTest(watchdogUSec: nil, prefix: ["systemd-socket-activate", "-l", socketPath, "--fdname=sightlined.socket"])
         try daemon.start()
         var present = false
         for _ in 0..<200 where !present {
@@ -95,7 +95,7 @@ import Testing
     /// With standard error connected to "the journal" (JOURNAL_STREAM names it), every line
     /// starts with its syslog priority.
     @Test func logsWithPrioritiesWhenStandardErrorIsTheJournal() async throws {
-        let daemon = try DaemonUnderTest(watchdogUSec: nil, model: false)
+        let daemon = try DaemonUnderTest(watchdogUSec: nil)
         var st = stat()
         stat(daemon.logFile.path, &st)
         daemon.process.environment?["JOURNAL_STREAM"] = "\(st.st_dev):\(st.st_ino)"

@@ -114,9 +114,12 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // Test helpers shared by the test targets that start the daemon.
+        .target(name: "SightlineTestSupport", path: "Tests/SightlineTestSupport"),
         .testTarget(
             name: "SightlineDaemonTests",
             dependencies: [
+                "SightlineTestSupport",
                 "SightlineCore",
                 "SightlineProtocol",
                 "SightlineGrounding",
@@ -135,7 +138,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SightlineSystemdTests",
-            dependencies: ["SightlineSystemd", "SightlineCore", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["SightlineSystemd", "SightlineCore", "SightlineTestSupport", .product(name: "Logging", package: "swift-log")]
         ),
         .target(name: "SightlineHub", dependencies: ["SightlineCore", .product(name: "Logging", package: "swift-log")]),
         .testTarget(

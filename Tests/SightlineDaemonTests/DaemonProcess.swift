@@ -2,6 +2,7 @@ import Foundation
 import SightlineCore
 import SightlineDaemon
 import SightlineProtocol
+import SightlineTestSupport
 
 #if canImport(Glibc)
 import Glibc
@@ -36,10 +37,23 @@ final class DaemonProcess: @unchecked Sendable {
 
     static func executable(_ name: String) -> String { productsDirectory + "/" + name }
 
+    /// Directories of runs that were killed before they could clean up (their daemons died
+    /// with them): removed once per test process when older than an hour, which no run is.
+    static let sweptLeftovers: Void = {
+        let fm = FileManager.default
+        for name in (try? fm.contentsOfDirectory(atPath: "/tmp")) ?? [] where name.hasPrefix("sightline-test-") {
+            let path = "/tmp/" + name
+            if let modified = (try? fm.attributesOfItem(atPath: path))?[.modificationDate] as? Date, modified.timeIntervalSinceNow < -3600 {
+                try? fm.removeItem(atPath: path)
+            }
+        }
+    }()
+
     /// `model` is passed as `--model` unless `arguments` name one; nil passes none.
     /// `executable` runs another copy of `sightlined` (e.g. in an installed layout).
     init(directory: String? = nil, arguments: [String] = [], model: String? = DaemonProcess.tinyModel,
          executable: String? = nil, environment: [String: String] = [:]) throws {
+        _ = Self.sweptLeftovers
         if let directory {
             self.directory = directory
         } else {
@@ -71,7 +85,7 @@ final class DaemonProcess: @unchecked Sendable {
         output.seekToEndOfFile()
         process.standardError = output
         process.standardOutput = output
-        try process.run()
+        try await ChildProcesses.start(process)
         self.process = process
         for _ in 0..<400 {
             if FileManager.default.fileExists(atPath: socket),
@@ -98,46 +112,40 @@ final class DaemonProcess: @unchecked Sendable {
         _ = await wait()
     }
 
+    /// Up to 8 s for a graceful exit, then SIGKILL.
     private func wait() async -> Int32 {
         guard let process else { return -1 }
-        for _ in 0..<800 where process.isRunning { try? await Task.sleep(for: .milliseconds(10)) }
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        process.waitUntilExit()
+        let status = await ChildProcesses.waitForExit(process, timeout: .seconds(8))
         self.process = nil
-        return process.terminationStatus
+        return status
     }
 
     func client<T>(_ body: (DaemonClient) async throws -> T) async throws -> T {
         try await DaemonClient.withConnection(socketPath: socket, body)
     }
 
+    /// Kills the daemon if a test left it running (an expectation failed before `stop()`),
+    /// then removes the directory.
     func cleanUp() {
+        if let process, process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
         try? FileManager.default.removeItem(atPath: directory)
     }
 
+    /// Whatever way a test ends (a failed `#require` throws past its `stop()`), its daemon
+    /// does not outlive it.
     deinit {
-        if let process, process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        if let process, process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
     }
 }
 
-/// Runs a program to its end (on its own thread: waiting for it must not hold a thread of the
-/// cooperative pool) and returns its status and output.
+/// Runs a program to its end (killed if it runs for two minutes) and returns its status and
+/// output.
 func runProgram(_ path: String, _ arguments: [String]) async throws -> (status: Int32, stdout: String, stderr: String) {
-    try await withCheckedThrowingContinuation { continuation in
-        Thread { continuation.resume(with: Result { try runProgramBlocking(path, arguments) }) }.start()
-    }
-}
-
-private func runProgramBlocking(_ path: String, _ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: path)
-    process.arguments = arguments
-    let out = Pipe(), err = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    try process.run()
-    let o = out.fileHandleForReading.readDataToEndOfFile()
-    let e = err.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return (process.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+    try await ChildProcesses.run(path, arguments)
 }

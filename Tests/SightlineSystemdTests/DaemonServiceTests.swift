@@ -10,7 +10,7 @@ import Testing
 @Suite(.serialized) struct DaemonServiceTests {
     @Test func notifiesReadyStatusWatchdogReloadAndStopping() async throws {
         let daemon = try DaemonUnderTest(watchdogUSec: 4_000_000)
-        try daemon.start()
+        try await daemon.start()
 
         let startup = try #require(await daemon.waitFor { $0.contains("READY=1") }, "\(daemon.log)")
         #expect(startup.last == "READY=1\n")
@@ -49,7 +49,7 @@ import Testing
     /// exactly what makes systemd's WatchdogSec= kill and restart it.
     @Test func keepAlivesStopWhenTheEngineHangs() async throws {
         let daemon = try DaemonUnderTest(watchdogUSec: 2_000_000, environment: ["SIGHTLINE_DEBUG_HANG_ENGINE": "1"])
-        try daemon.start()
+        try await daemon.start()
         _ = try #require(await daemon.waitFor { $0.contains("READY=1") }, "\(daemon.log)")
         #expect(await daemon.waitFor(.seconds(10)) { $0 == "WATCHDOG=1\n" } != nil, "alive before frames arrive")
 
@@ -76,7 +76,7 @@ import Testing
         defer { try? FileManager.default.removeItem(at: directory) }
         let socketPath = directory.appendingPathComponent("activated.sock").path
         let daemon = try DaemonUnderTest(watchdogUSec: nil, prefix: ["systemd-socket-activate", "-l", socketPath, "--fdname=sightlined.socket"])
-        try daemon.start()
+        try await daemon.start()
         var present = false
         for _ in 0..<200 where !present {
             present = FileManager.default.fileExists(atPath: socketPath)
@@ -99,7 +99,7 @@ import Testing
         var st = stat()
         stat(daemon.logFile.path, &st)
         daemon.process.environment?["JOURNAL_STREAM"] = "\(st.st_dev):\(st.st_ino)"
-        try daemon.start()
+        try await daemon.start()
         _ = try #require(await daemon.waitFor { $0.contains("READY=1") }, "\(daemon.log)")
         daemon.signal(SIGTERM)
         #expect(await daemon.waitForExit() == 0)
@@ -125,7 +125,7 @@ import Testing
             let config = store.appendingPathComponent("sightlined-\(found).toml")
             try "[model]\nrepository = \"\(repository)\"\n".write(to: config, atomically: true, encoding: .utf8)
             let daemon = try DaemonUnderTest(watchdogUSec: nil, environment: ["SIGHTLINE_CONFIG": config.path, "SIGHTLINE_MODEL_DIR": store.path], model: false)
-            try daemon.start()
+            try await daemon.start()
             if found {
                 _ = try #require(await daemon.waitFor { $0.contains("READY=1") }, "\(daemon.log)")
                 #expect(daemon.log.contains(snapshot.path), "\(daemon.log)")

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Foundation
+import SightlineTestSupport
 
 /// The real `sightlined` of this build, run as a child process the way systemd runs it:
 /// with `NOTIFY_SOCKET`, `WATCHDOG_USEC`, and optionally behind `systemd-socket-activate`.
@@ -41,7 +42,7 @@ final class DaemonUnderTest: @unchecked Sendable {
         process.standardInput = FileHandle.nullDevice
     }
 
-    func start() throws { try process.run() }
+    func start() async throws { try await ChildProcesses.start(process) }
 
     /// Whatever way a test ends, its daemon does not outlive it.
     deinit {

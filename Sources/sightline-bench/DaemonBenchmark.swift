@@ -39,7 +39,7 @@ struct DaemonBenchmark: AsyncParsableCommand {
     @Option(help: "Standing queries.")
     var queries: Int = 10
 
-    @Option(help: "CLIP checkpoint directory (default: the bundled tiny test model).")
+    @Option(help: "CLIP checkpoint directory, or random-vit-b32 / random-vit-b16 for the real shapes with random weights (default: the bundled tiny test model).")
     var model: String = fixtures.appendingPathComponent("clip/tiny-gelu-p14").path
 
     @Option(help: "Video file each stream loops over.")
@@ -53,7 +53,16 @@ struct DaemonBenchmark: AsyncParsableCommand {
         "a traffic light", "a woman walking", "a dog", "a red bus", "a shop window", "a street sign",
     ]
 
-    func run() async throws {
+    mutating func run() async throws {
+        switch model {
+        case "random-vit-b32": model = try RandomCheckpoint.vitB32.materialise()
+        case "random-vit-b16": model = try RandomCheckpoint.vitB16.materialise()
+        default: break
+        }
+        let daemon = Self.productsDirectory + "/sightlined"
+        guard FileManager.default.isExecutableFile(atPath: daemon) else {
+            throw ValidationError("no sightlined next to this benchmark (\(daemon)): build it first with `swift build -c release --product sightlined`")
+        }
         let counts = streams.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
         guard !counts.isEmpty, counts.allSatisfy({ $0 > 0 }) else { throw ValidationError("--streams: a list of positive counts, e.g. 1,2,4") }
         let texts = (0..<queries).map { Self.texts[$0 % Self.texts.count] + ($0 >= Self.texts.count ? " \($0)" : "") }

@@ -41,20 +41,17 @@ public struct Daemon: Sendable {
     /// Builds the engine and grounding for the scheduler (on the engine's model, loaded once).
     let makeGrounder: @Sendable () throws -> any BatchGrounder
     let fileGrounding: FileGrounding
-    /// The short side frames are scaled to for the engine; `nil` keeps the source's size.
-    let frameShortSide: Int?
     let logger: Logger
 
     public init(
         configuration: DaemonConfiguration, model: ModelSummary, hooks: DaemonHooks = DaemonHooks(),
-        frameShortSide: Int? = nil, makeGrounder: @escaping @Sendable () throws -> any BatchGrounder,
+        makeGrounder: @escaping @Sendable () throws -> any BatchGrounder,
         fileGrounding: FileGrounding, logger: Logger
     ) {
         self.fileGrounding = fileGrounding
         self.configuration = configuration
         self.model = model
         self.hooks = hooks
-        self.frameShortSide = frameShortSide
         self.makeGrounder = makeGrounder
         self.logger = logger
     }
@@ -101,7 +98,7 @@ public struct Daemon: Sendable {
             if case .queriesChanged(let queries) = change { scheduler.update(queries: queries) }
         }
         let ingest = Ingest(
-            registry: registry, bus: bus, stats: stats, shortSide: frameShortSide, logger: logger,
+            registry: registry, bus: bus, stats: stats, logger: logger,
             sink: { frame in frameQueue.offer(frame) },
             onRemoved: { id in scheduler.forget(stream: id) },
             onEnded: { id, then in scheduler.finish(stream: id, then: then) })

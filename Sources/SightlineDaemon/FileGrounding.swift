@@ -21,7 +21,8 @@ public final class FileGrounding: Sendable {
     }
 
     /// Returns the number of frames grounded; `emit` receives each event as it is decided.
-    func run(_ spec: GroundSpec, emit: (MatchEvent) async throws -> Void) async throws -> (frames: Int, events: Int) {
+    /// Frames are scaled to `spec.shortSide`, else `defaultShortSide` (0: the file's size).
+    func run(_ spec: GroundSpec, defaultShortSide: Int, emit: (MatchEvent) async throws -> Void) async throws -> (frames: Int, events: Int) {
         guard FileManager.default.isReadableFile(atPath: spec.path) else {
             throw SightlineError(.fileNotFound, "cannot read \(spec.path)", context: ["file": spec.path])
         }
@@ -49,7 +50,9 @@ public final class FileGrounding: Sendable {
                 events += 1
             }
         }
-        for try await frame in readFrames(of: spec.path, sampleRate: spec.fps ?? 4, stream: spec.stream, logger: logger) {
+        let shortSide = spec.shortSide ?? defaultShortSide
+        for try await frame in readFrames(of: spec.path, sampleRate: spec.fps ?? 4, shortSide: shortSide == 0 ? nil : shortSide,
+                                          stream: spec.stream, logger: logger) {
             pending.append(frame)
             if pending.count == Self.batch { try await flush(false) }
         }

@@ -16,22 +16,20 @@ public final class Ingest: Service, Sendable {
     private let sink: @Sendable (Frame) -> Void
     private let onRemoved: @Sendable (String) -> Void
     private let onEnded: @Sendable (String, @escaping @Sendable () -> Void) -> Void
-    private let shortSide: Int?
     private let logger: Logger
     private let running = Mutex<[String: Task<Void, Never>]>([:])
     private let changes: AsyncStream<RegistryChange>
     private let changeSink: AsyncStream<RegistryChange>.Continuation
 
-    /// `sink` receives every frame (nil: frames are counted and let go, for a daemon with no
-    /// model); `shortSide` scales frames for the engine.
-    public init(registry: Registry, bus: EventBus, stats: RuntimeStats, shortSide: Int?, logger: Logger,
+    /// `sink` receives every frame. Each stream's frames are scaled to its analysis size
+    /// (`StreamRecord.shortSide`) by GStreamer, before they cost anything here.
+    public init(registry: Registry, bus: EventBus, stats: RuntimeStats, logger: Logger,
                 sink: @escaping @Sendable (Frame) -> Void, onRemoved: @escaping @Sendable (String) -> Void,
                 onEnded: @escaping @Sendable (String, @escaping @Sendable () -> Void) -> Void = { $1() }) {
         self.onEnded = onEnded
         self.registry = registry
         self.bus = bus
         self.stats = stats
-        self.shortSide = shortSide
         self.logger = logger
         self.sink = sink
         self.onRemoved = onRemoved
@@ -59,7 +57,8 @@ public final class Ingest: Service, Sendable {
     }
 
     private func start(_ record: StreamRecord) {
-        var options = SourceOptions(uri: record.uri, sampleRate: record.fps, shortSide: shortSide, loop: record.loop)
+        let shortSide = record.shortSide ?? registry.settings.defaultShortSide
+        var options = SourceOptions(uri: record.uri, sampleRate: record.fps, shortSide: shortSide == 0 ? nil : shortSide, loop: record.loop)
         options.bufferedFrames = 2
         let source: VideoSource
         do {
@@ -91,7 +90,7 @@ public final class Ingest: Service, Sendable {
                         // A gap in seq: frames the source dropped because we were behind.
                         if let lastSeq, frame.seq > lastSeq + 1 { stats.dropped(frame.stream, count: Int(frame.seq - lastSeq - 1)) }
                         lastSeq = frame.seq
-                        stats.arrived(frame.stream, at: frame.captureTime)
+                        stats.arrived(frame.stream, at: frame.captureTime, width: frame.image.width, height: frame.image.height)
                         sink(frame)
                     }
                 }

@@ -13,6 +13,26 @@ public enum RegistryChange: Sendable {
     case queriesChanged([QueryRecord])
 }
 
+/// The limits and defaults the registry applies to changes; they may change at run time (a
+/// reload of the configuration).
+public struct RegistrySettings: Sendable, Equatable {
+    public var maxStreams: Int
+    public var maxQueries: Int
+    public var defaultFPS: Double
+    public var defaultShortSide: Int
+    public var defaultThreshold: Double
+    public var defaultMinDuration: Double
+
+    public init(_ c: DaemonConfiguration) {
+        maxStreams = c.maxStreams
+        maxQueries = c.maxQueries
+        defaultFPS = c.defaultFPS
+        defaultShortSide = c.defaultShortSide
+        defaultThreshold = c.defaultThreshold
+        defaultMinDuration = c.defaultMinDuration
+    }
+}
+
 /// The streams and standing queries, stored in the state directory.
 ///
 /// Every change is written to disk before it is applied and answered, so an acknowledged
@@ -21,21 +41,18 @@ public enum RegistryChange: Sendable {
 public final class Registry: Sendable {
     private struct State {
         var persisted: PersistedState
+        var settings: RegistrySettings
         var observers: [@Sendable (RegistryChange) -> Void] = []
     }
 
     private let store: StateStore
     private let io: NIOThreadPool
     private let state: Mutex<State>
-    private let limits: (streams: Int, queries: Int)
-    private let defaults: (fps: Double, threshold: Double, minDuration: Double)
     private let logger: Logger
 
     public init(store: StateStore, configuration: DaemonConfiguration, logger: Logger) throws(SightlineError) {
         self.store = store
-        self.state = Mutex(State(persisted: try store.load()))
-        self.limits = (configuration.maxStreams, configuration.maxQueries)
-        self.defaults = (configuration.defaultFPS, configuration.defaultThreshold, configuration.defaultMinDuration)
+        self.state = Mutex(State(persisted: try store.load(), settings: RegistrySettings(configuration)))
         self.logger = logger
         self.io = NIOThreadPool(numberOfThreads: 1)
         io.start()
@@ -46,6 +63,12 @@ public final class Registry: Sendable {
     }
 
     public var streams: [StreamRecord] { state.withLock { $0.persisted.streams } }
+    public var settings: RegistrySettings { state.withLock { $0.settings } }
+
+    /// New limits and defaults, for changes from now on (what is stored stays as it is).
+    public func update(settings: RegistrySettings) {
+        state.withLock { $0.settings = settings }
+    }
     public var queries: [QueryRecord] { state.withLock { $0.persisted.queries } }
 
     /// Called after every change, on the I/O thread; must not block.
@@ -54,22 +77,23 @@ public final class Registry: Sendable {
     }
 
     public func addStream(_ spec: StreamSpec) async throws(SightlineError) -> StreamRecord {
-        try await mutate { persisted in
-            guard persisted.streams.count < self.limits.streams else {
-                throw SightlineError(.unavailable, "the daemon already has \(self.limits.streams) streams (streams.max)")
+        try await mutate { persisted, settings in
+            guard persisted.streams.count < settings.maxStreams else {
+                throw SightlineError(.unavailable, "the daemon already has \(persisted.streams.count) streams (streams.max is \(settings.maxStreams))")
             }
             let id = spec.id ?? Self.generateID(prefix: "s-", taken: Set(persisted.streams.map(\.id)))
             if persisted.streams.contains(where: { $0.id == id }) {
                 throw SightlineError(.alreadyExists, "a stream with id \"\(id)\" exists already", context: ["stream": id])
             }
-            let record = StreamRecord(id: id, uri: spec.uri, fps: spec.fps ?? self.defaults.fps, loop: spec.loop, created: Date())
+            let record = StreamRecord(id: id, uri: spec.uri, fps: spec.fps ?? settings.defaultFPS, loop: spec.loop,
+                                      shortSide: spec.shortSide ?? settings.defaultShortSide, created: Date())
             persisted.streams.append(record)
             return (record, .streamAdded(record))
         }
     }
 
     public func removeStream(id: String) async throws(SightlineError) -> StreamRecord {
-        try await mutate { persisted in
+        try await mutate { persisted, _ in
             guard let index = persisted.streams.firstIndex(where: { $0.id == id }) else {
                 throw SightlineError(.notFound, "no stream \"\(id)\"", context: ["stream": id])
             }
@@ -79,9 +103,9 @@ public final class Registry: Sendable {
     }
 
     public func addQuery(_ spec: QuerySpec) async throws(SightlineError) -> QueryRecord {
-        try await mutate { persisted in
-            guard persisted.queries.count < self.limits.queries else {
-                throw SightlineError(.unavailable, "the daemon already has \(self.limits.queries) queries (queries.max)")
+        try await mutate { persisted, settings in
+            guard persisted.queries.count < settings.maxQueries else {
+                throw SightlineError(.unavailable, "the daemon already has \(persisted.queries.count) queries (queries.max is \(settings.maxQueries))")
             }
             let known = Set(persisted.streams.map(\.id))
             if let missing = spec.streams.first(where: { !known.contains($0) }) {
@@ -91,15 +115,15 @@ public final class Registry: Sendable {
             let record = QueryRecord(
                 id: Self.generateID(prefix: "q-", taken: Set(persisted.queries.map(\.id))),
                 text: spec.text, streams: spec.streams,
-                threshold: spec.threshold ?? self.defaults.threshold,
-                minDuration: spec.minDuration ?? self.defaults.minDuration, created: Date())
+                threshold: spec.threshold ?? settings.defaultThreshold,
+                minDuration: spec.minDuration ?? settings.defaultMinDuration, created: Date())
             persisted.queries.append(record)
             return (record, .queriesChanged(persisted.queries))
         }
     }
 
     public func removeQuery(id: String) async throws(SightlineError) -> QueryRecord {
-        try await mutate { persisted in
+        try await mutate { persisted, _ in
             guard let index = persisted.queries.firstIndex(where: { $0.id == id }) else {
                 throw SightlineError(.notFound, "no query \"\(id)\"", context: ["query": id])
             }
@@ -111,14 +135,14 @@ public final class Registry: Sendable {
     /// Runs `change` on a copy of the state, stores the copy, then publishes it. A failed
     /// write leaves memory and disk as they were.
     private func mutate<T: Sendable>(
-        _ change: @escaping @Sendable (inout PersistedState) throws -> (T, RegistryChange)
+        _ change: @escaping @Sendable (inout PersistedState, RegistrySettings) throws -> (T, RegistryChange)
     ) async throws(SightlineError) -> T {
         let outcome: Result<T, SightlineError>
         do {
             outcome = try await io.runIfActive { () -> Result<T, SightlineError> in
-                var copy = self.state.withLock { $0.persisted }
+                var (copy, settings) = self.state.withLock { ($0.persisted, $0.settings) }
                 do {
-                    let (value, event) = try change(&copy)
+                    let (value, event) = try change(&copy, settings)
                     try self.store.save(copy)
                     let observers = self.state.withLock { state in
                         state.persisted = copy

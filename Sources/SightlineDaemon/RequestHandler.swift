@@ -97,7 +97,7 @@ public final class RequestHandler: Sendable {
         case .ground(let spec):
             let started = Date()
             do {
-                let (frames, events) = try await fileGrounding.run(spec) { event in
+                let (frames, events) = try await fileGrounding.run(spec, defaultShortSide: registry.settings.defaultShortSide) { event in
                     try await context.send(try Event.match(event).line(detail: spec.detail))
                 }
                 logger.info("grounded a file", metadata: ["file": "\(spec.path)", "frames": "\(frames)", "events": "\(events)"])
@@ -123,6 +123,8 @@ public final class RequestHandler: Sendable {
             var o: JSONObject = ["id": .string(record.id), "uri": .string(maskingCredentials(record.uri)), "state": .string(s.state)]
             if let error = s.error { o["error"] = .string(error) }
             o["fps"] = .double(record.fps)
+            o["short_side"] = JSONValue(record.shortSide ?? registry.settings.defaultShortSide)
+            if let size = s.frameSize { o["frame_size"] = [JSONValue(size.width), JSONValue(size.height)] }
             o["sampled_fps"] = .double((s.sampledFPS * 100).rounded() / 100)
             o["frames"] = JSONValue(s.received)
             o["processed"] = JSONValue(s.processed)

@@ -1,5 +1,6 @@
 import Foundation
 import SightlineCore
+import SightlineGrounding
 import SightlineProtocol
 import Synchronization
 
@@ -17,6 +18,8 @@ public final class RuntimeStats: Sendable {
         public var dropped = 0
         /// Match events produced.
         public var matches = 0
+        /// Width and height of the last frame that arrived: the analysis size.
+        public var frameSize: PixelSize?
         var arrivals = RecentValues(capacity: 32)
         var groundingLatency = RecentValues(capacity: 512)
         var deliveryLatency = RecentValues(capacity: 512)
@@ -54,8 +57,12 @@ public final class RuntimeStats: Sendable {
         }
     }
 
-    public func arrived(_ id: String, at time: Date) {
-        update(id) { $0.received += 1; $0.arrivals.add(time.timeIntervalSince1970) }
+    public func arrived(_ id: String, at time: Date, width: Int, height: Int) {
+        update(id) {
+            $0.received += 1
+            $0.arrivals.add(time.timeIntervalSince1970)
+            $0.frameSize = PixelSize(width: width, height: height)
+        }
         metrics?.arrived(id)
     }
 

@@ -139,3 +139,32 @@ public struct PixelPoint: Sendable, Hashable, Codable {
         try c.encode(y)
     }
 }
+
+/// A frame's size: `[width, height]` on the wire (the order of `box`'s last two members).
+public struct PixelSize: Sendable, Hashable, Codable {
+    public var width: Int
+    public var height: Int
+
+    public init(width: Int, height: Int) {
+        self.width = width
+        self.height = height
+    }
+
+    public init(from decoder: Decoder) throws {
+        var c = try decoder.unkeyedContainer()
+        guard c.count == 2 else {
+            throw DecodingError.dataCorruptedError(in: c, debugDescription: "frame_size must be [width, height]")
+        }
+        width = try c.decode(Int.self)
+        height = try c.decode(Int.self)
+        guard width > 0, height > 0 else {
+            throw DecodingError.dataCorruptedError(in: c, debugDescription: "frame_size must be positive")
+        }
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.unkeyedContainer()
+        try c.encode(width)
+        try c.encode(height)
+    }
+}

@@ -7,7 +7,7 @@ import SightlineCore
 /// ```
 /// {"event":"match.start","stream":"cam1","query":"q-3f2a","text":"a person riding a bike",
 ///  "track":12,"time":"2026-11-22T10:15:03.120Z","pts":12.48,
-///  "frames":[{"pts":12.48,"score":0.81,"box":[x,y,w,h],"point":[x,y],
+///  "frames":[{"pts":12.48,"score":0.81,"box":[x,y,w,h],"point":[x,y],"frame_size":[w,h],
 ///             "mask":{"size":[h,w],"counts":"<COCO compressed RLE>"}}]}
 /// ```
 ///
@@ -122,6 +122,7 @@ public struct MatchEvent: Sendable, Equatable, Codable {
             w.raw(",\"score\":"); try w.number(frame.score, "frames.score")
             if let b = frame.box { w.raw(",\"box\":[\(b.x),\(b.y),\(b.width),\(b.height)]") }
             if let p = frame.point { w.raw(",\"point\":[\(p.x),\(p.y)]") }
+            if let f = frame.frameSize { w.raw(",\"frame_size\":[\(f.width),\(f.height)]") }
             if let m = frame.mask {
                 w.raw(",\"mask\":{\"size\":[\(m.height),\(m.width)],\"counts\":")
                 w.string(m.compressed)
@@ -141,7 +142,9 @@ public struct MatchEvent: Sendable, Equatable, Codable {
 }
 
 /// What a tube looked like in one frame. `box`, `point` and `mask` are in pixels of the
-/// stream's frame; which of them are present depends on the subscriber's ``MaskDetail``.
+/// frame that was grounded, whose size is `frameSize` (a daemon scales a stream's frames to
+/// its analysis size first); which of them are present depends on the subscriber's
+/// ``MaskDetail``.
 public struct MatchFrame: Sendable, Equatable, Codable {
     public var pts: Double
     /// Mean probability of the query over the mask's pixels, in 0...1.
@@ -149,20 +152,27 @@ public struct MatchFrame: Sendable, Equatable, Codable {
     public var box: PixelBox?
     /// The most confident pixel of the mask.
     public var point: PixelPoint?
+    /// Width and height of the frame `box`, `point` and `mask` are in.
+    public var frameSize: PixelSize?
     public var mask: RLEMask?
 
-    public init(pts: Double, score: Double, box: PixelBox? = nil, point: PixelPoint? = nil, mask: RLEMask? = nil) {
+    public init(pts: Double, score: Double, box: PixelBox? = nil, point: PixelPoint? = nil, frameSize: PixelSize? = nil, mask: RLEMask? = nil) {
         self.pts = pts
         self.score = score
         self.box = box
         self.point = point
+        self.frameSize = frameSize
         self.mask = mask
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case pts, score, box, point, frameSize = "frame_size", mask
     }
 
     public func with(detail: MaskDetail) -> MatchFrame {
         switch detail {
         case .rle: return self
-        case .box: return MatchFrame(pts: pts, score: score, box: box, point: point)
+        case .box: return MatchFrame(pts: pts, score: score, box: box, point: point, frameSize: frameSize)
         case .none: return MatchFrame(pts: pts, score: score)
         }
     }
@@ -186,9 +196,9 @@ public struct MatchSpan: Sendable, Equatable, Codable {
 
 /// How much geometry a subscriber receives with each frame of a match event.
 ///
-/// - `rle`: everything: `pts`, `score`, `box`, `point` and `mask`.
-/// - `box`: drops `mask`; keeps `pts`, `score`, `box` and `point`.
-/// - `none`: drops `box`, `point` and `mask`; frames keep only `pts` and `score`.
+/// - `rle`: everything: `pts`, `score`, `box`, `point`, `frame_size` and `mask`.
+/// - `box`: drops `mask`; keeps `pts`, `score`, `box`, `point` and `frame_size`.
+/// - `none`: drops `box`, `point`, `frame_size` and `mask`; frames keep only `pts` and `score`.
 ///
 /// The event itself (kind, stream, query, text, track, time, pts, span) is the same at
 /// every level.

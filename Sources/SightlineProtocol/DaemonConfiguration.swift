@@ -40,6 +40,8 @@ public struct DaemonConfiguration: Sendable, Equatable {
 
     // [streams] and [queries]: defaults for parameters a request leaves out, and limits.
     public var defaultFPS: Double = StreamSpec.defaultFPS
+    /// Analysis size of a stream added without `short_side`; 0 keeps the source's size.
+    public var defaultShortSide: Int = StreamSpec.defaultShortSide
     public var maxStreams: Int = 64
     public var defaultThreshold: Double = QuerySpec.defaultThreshold
     public var defaultMinDuration: Double = 0
@@ -73,7 +75,7 @@ public struct DaemonConfiguration: Sendable, Equatable {
         "state.directory",
         "model.path", "model.repository", "model.threads",
         "scheduler.max_batch", "scheduler.frames_per_stream",
-        "streams.default_fps", "streams.max",
+        "streams.default_fps", "streams.default_short_side", "streams.max",
         "queries.default_threshold", "queries.default_min_duration", "queries.max",
         "subscribers.queue", "subscribers.stuck_after",
         "metrics.address",
@@ -98,6 +100,14 @@ public struct DaemonConfiguration: Sendable, Equatable {
         if let v = try file.int("scheduler.max_batch", in: 1...64) { maxBatch = v }
         if let v = try file.int("scheduler.frames_per_stream", in: 1...1000) { framesPerStream = v }
         if let v = try file.double("streams.default_fps", in: StreamSpec.fpsRange) { defaultFPS = v }
+        if let v = try file.int("streams.default_short_side", in: StreamSpec.shortSideRange) {
+            do {
+                try StreamSpec.validateShortSide(v, field: "streams.default_short_side")
+            } catch {
+                throw ConfigFile.error(file.name, file.entry("streams.default_short_side")!.line, error.message)
+            }
+            defaultShortSide = v
+        }
         if let v = try file.int("streams.max", in: 1...10_000) { maxStreams = v }
         if let v = try file.double("queries.default_threshold", in: 0...1) { defaultThreshold = v }
         if let v = try file.double("queries.default_min_duration", in: 0...86_400) { defaultMinDuration = v }

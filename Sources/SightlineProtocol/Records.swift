@@ -12,18 +12,26 @@ public struct StreamRecord: Sendable, Equatable {
     public var fps: Double
     /// For files: start again at the end instead of ending.
     public var loop: Bool
+    /// The analysis size: frames are scaled so that their short side is at most this many
+    /// pixels before grounding (0: the source's size). `nil` only in state written before
+    /// streams had one: the daemon's default applies.
+    public var shortSide: Int?
     public var created: Date
 
-    public init(id: String, uri: String, fps: Double, loop: Bool = false, created: Date) {
+    public init(id: String, uri: String, fps: Double, loop: Bool = false, shortSide: Int? = nil, created: Date) {
         self.id = id
         self.uri = uri
         self.fps = fps
         self.loop = loop
+        self.shortSide = shortSide
         self.created = created
     }
 
     public var json: JSONValue {
-        ["id": .string(id), "uri": .string(uri), "fps": .double(fps), "loop": .bool(loop), "created": .string(WireTime.format(created))]
+        var o: JSONObject = ["id": .string(id), "uri": .string(uri), "fps": .double(fps), "loop": .bool(loop)]
+        if let shortSide { o["short_side"] = JSONValue(shortSide) }
+        o["created"] = .string(WireTime.format(created))
+        return .object(o)
     }
 
     public init(json: JSONValue, path: String) throws(SightlineError) {
@@ -32,6 +40,7 @@ public struct StreamRecord: Sendable, Equatable {
         uri = try r.requiredString("uri")
         fps = try r.double("fps", in: StreamSpec.fpsRange) ?? StreamSpec.defaultFPS
         loop = try r.bool("loop") ?? false
+        shortSide = try r.int("short_side", in: StreamSpec.shortSideRange)
         created = try r.time("created")
         try r.finish()
     }

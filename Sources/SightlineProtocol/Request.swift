@@ -151,6 +151,18 @@ public enum RequestOperation: Sendable, Equatable {
 public struct StreamSpec: Sendable, Equatable {
     public static let fpsRange: ClosedRange<Double> = 0.01...60
     public static let defaultFPS = 2.0
+    /// Frames are analysed with their short side scaled down to this (never up): masks, PAMR
+    /// and connected components cost in proportion to the pixels, and the encoder sees 224
+    /// pixels whatever the source.
+    public static let defaultShortSide = 480
+    /// 0 keeps the source's size; otherwise 64 to 4320 pixels.
+    public static let shortSideRange: ClosedRange<Int> = 0...4320
+
+    public static func validateShortSide(_ value: Int, field: String) throws(SightlineError) {
+        guard value == 0 || (64...shortSideRange.upperBound).contains(value) else {
+            throw SightlineError(.invalidParams, "\(field): \(value) is not 0 (the source's size) or 64...\(shortSideRange.upperBound) pixels")
+        }
+    }
 
     /// `nil` lets the daemon generate one.
     public var id: String?
@@ -159,12 +171,16 @@ public struct StreamSpec: Sendable, Equatable {
     public var fps: Double?
     /// For files: start again at the end instead of ending.
     public var loop: Bool
+    /// The analysis size: the short side frames are scaled to; 0 keeps the source's size;
+    /// `nil` takes the daemon's configured default.
+    public var shortSide: Int?
 
-    public init(id: String? = nil, uri: String, fps: Double? = nil, loop: Bool = false) {
+    public init(id: String? = nil, uri: String, fps: Double? = nil, loop: Bool = false, shortSide: Int? = nil) {
         self.id = id
         self.uri = uri
         self.fps = fps
         self.loop = loop
+        self.shortSide = shortSide
     }
 
     init(reading r: inout FieldReader) throws(SightlineError) {
@@ -172,6 +188,8 @@ public struct StreamSpec: Sendable, Equatable {
         uri = try r.requiredString("uri")
         fps = try r.double("fps", in: Self.fpsRange)
         loop = try r.bool("loop") ?? false
+        shortSide = try r.int("short_side", in: Self.shortSideRange)
+        if let shortSide { try Self.validateShortSide(shortSide, field: "params.short_side") }
         if let id { try Identifier.validate(id, field: "params.id") }
         guard StreamSpec.looksLikeURI(uri) else {
             throw SightlineError(.invalidParams, "params.uri: \"\(uri)\" is neither a URI nor an absolute path (e.g. rtsp://camera/stream, file:///videos/a.mp4, /videos/a.mp4)")
@@ -192,6 +210,7 @@ public struct StreamSpec: Sendable, Equatable {
         o["uri"] = .string(uri)
         if let fps { o["fps"] = .double(fps) }
         if loop { o["loop"] = .bool(true) }
+        if let shortSide { o["short_side"] = JSONValue(shortSide) }
         return o
     }
 }
@@ -303,14 +322,18 @@ public struct GroundSpec: Sendable, Equatable {
     public var detail: MaskDetail
     /// The `stream` member of the events this request produces.
     public var stream: String
+    /// The analysis size, as for `stream.add`; `nil` takes the daemon's default.
+    public var shortSide: Int?
 
-    public init(path: String, texts: [String], fps: Double? = nil, threshold: Double? = nil, detail: MaskDetail = .rle, stream: String = "ground") {
+    public init(path: String, texts: [String], fps: Double? = nil, threshold: Double? = nil, detail: MaskDetail = .rle,
+                stream: String = "ground", shortSide: Int? = nil) {
         self.path = path
         self.texts = texts
         self.fps = fps
         self.threshold = threshold
         self.detail = detail
         self.stream = stream
+        self.shortSide = shortSide
     }
 
     init(reading r: inout FieldReader) throws(SightlineError) {
@@ -338,6 +361,8 @@ public struct GroundSpec: Sendable, Equatable {
         self.detail = detail
         stream = try r.string("stream") ?? "ground"
         try Identifier.validate(stream, field: "params.stream")
+        shortSide = try r.int("short_side", in: StreamSpec.shortSideRange)
+        if let shortSide { try StreamSpec.validateShortSide(shortSide, field: "params.short_side") }
     }
 
     var json: JSONObject {
@@ -346,6 +371,7 @@ public struct GroundSpec: Sendable, Equatable {
         if let threshold { o["threshold"] = .double(threshold) }
         o["detail"] = .string(detail.rawValue)
         if stream != "ground" { o["stream"] = .string(stream) }
+        if let shortSide { o["short_side"] = JSONValue(shortSide) }
         return o
     }
 }

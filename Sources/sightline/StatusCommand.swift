@@ -26,12 +26,13 @@ struct StatusCommand: AsyncParsableCommand {
         }
         print("")
         let streams = (status["streams"]?.arrayValue ?? []).map { s in
-            [Display.json(s["id"]), Display.json(s["state"]), Display.number(s["sampled_fps"]), Display.json(s["frames"]),
+            [Display.json(s["id"]), Display.json(s["state"]), Display.number(s["sampled_fps"]),
+             s["frame_size"]?.arrayValue.map { $0.map { Display.json($0) }.joined(separator: "x") } ?? "-", Display.json(s["frames"]),
              Display.json(s["processed"]), Display.json(s["drops"]), Display.json(s["matches"]),
              s["latency_ms"]?["p50"] == nil ? "-" : "\(Display.number(s["latency_ms"]?["p50"], digits: 0))/\(Display.number(s["latency_ms"]?["p99"], digits: 0))",
              Display.json(s["error"] ?? s["uri"])]
         }
-        print(Display.table(["STREAM", "STATE", "FPS", "FRAMES", "PROCESSED", "DROPS", "MATCHES", "LATENCY_MS p50/p99", "URI/ERROR"], streams))
+        print(Display.table(["STREAM", "STATE", "FPS", "SIZE", "FRAMES", "PROCESSED", "DROPS", "MATCHES", "LATENCY_MS p50/p99", "URI/ERROR"], streams))
         print("")
         let queries = (status["queries"]?.arrayValue ?? []).map { q in
             let streams = q["streams"]?.arrayValue?.compactMap(\.stringValue) ?? []

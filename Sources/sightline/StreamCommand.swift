@@ -26,6 +26,9 @@ struct StreamCommand: AsyncParsableCommand {
         @Flag(name: .long, help: "Start a file again at its end.")
         var loop = false
 
+        @Option(name: .customLong("short-side"), help: "Analysis size: frames are scaled down so that their short side is this many pixels; 0 keeps the source's size (default: the daemon's streams.default_short_side, 480).")
+        var shortSide: Int?
+
         @OptionGroup var connection: SocketOptions
 
         func run() async throws {
@@ -34,7 +37,7 @@ struct StreamCommand: AsyncParsableCommand {
             if !target.contains("://"), !target.hasPrefix("/") {
                 target = FileManager.default.currentDirectoryPath + "/" + target
             }
-            let result = try await connection.withClient { try await $0.request(.streamAdd(StreamSpec(id: id, uri: target, fps: fps, loop: loop))) }
+            let result = try await connection.withClient { try await $0.request(.streamAdd(StreamSpec(id: id, uri: target, fps: fps, loop: loop, shortSide: shortSide))) }
             print(Display.json(result["stream"]?["id"]))
         }
     }
@@ -67,9 +70,10 @@ struct StreamCommand: AsyncParsableCommand {
                 return
             }
             let rows = (result["streams"]?.arrayValue ?? []).map { s in
-                [Display.json(s["id"]), Display.number(s["fps"]), s["loop"]?.boolValue == true ? "yes" : "no", Display.json(s["created"]), Display.json(s["uri"])]
+                [Display.json(s["id"]), Display.number(s["fps"]), s["loop"]?.boolValue == true ? "yes" : "no",
+                 s["short_side"].map { $0 == 0 ? "source" : Display.json($0) } ?? "-", Display.json(s["created"]), Display.json(s["uri"])]
             }
-            print(Display.table(["ID", "FPS", "LOOP", "CREATED", "URI"], rows))
+            print(Display.table(["ID", "FPS", "LOOP", "SHORT_SIDE", "CREATED", "URI"], rows))
         }
     }
 }

@@ -14,7 +14,7 @@ import SightlineCore
         MatchEvent(kind: kind, stream: "cam1", query: "q-3f2a", text: "a person riding a bike", track: 12,
                    time: time, pts: 12.48,
                    frames: [MatchFrame(pts: 12.48, score: 0.81, box: PixelBox(x: 1, y: 0, width: 2, height: 3),
-                                       point: PixelPoint(x: 2, y: 1), mask: try sampleMask())],
+                                       point: PixelPoint(x: 2, y: 1), frameSize: PixelSize(width: 4, height: 3), mask: try sampleMask())],
                    span: kind == .end ? MatchSpan(startPts: 12.48, endPts: 15.02) : nil)
     }
 
@@ -22,7 +22,7 @@ import SightlineCore
         let line = try Self.sample().jsonLine()
         let mask = try Self.sampleMask()
         #expect(line == #"{"event":"match.start","stream":"cam1","query":"q-3f2a","text":"a person riding a bike","track":12,"#
-            + #""time":"2026-11-22T10:15:03.120Z","pts":12.48,"frames":[{"pts":12.48,"score":0.81,"box":[1,0,2,3],"point":[2,1],"#
+            + #""time":"2026-11-22T10:15:03.120Z","pts":12.48,"frames":[{"pts":12.48,"score":0.81,"box":[1,0,2,3],"point":[2,1],"frame_size":[4,3],"#
             + #""mask":{"size":[3,4],"counts":"\#(mask.compressed)"}}]}"#)
         #expect(!line.contains("\n"))
     }
@@ -46,8 +46,9 @@ import SightlineCore
         #expect(rle == event)
         let box = try event.with(detail: .box).jsonLine()
         #expect(!box.contains("mask") && box.contains(#""box":[1,0,2,3]"#) && box.contains(#""point":[2,1]"#))
+        #expect(box.contains(#""frame_size":[4,3]"#))
         let none = try event.with(detail: .none).jsonLine()
-        #expect(!none.contains("mask") && !none.contains("box") && !none.contains("point"))
+        #expect(!none.contains("mask") && !none.contains("box") && !none.contains("point") && !none.contains("frame_size"))
         #expect(none.contains(#""frames":[{"pts":12.48,"score":0.81}]"#))
         #expect(none.contains(#""track":12"#))
     }

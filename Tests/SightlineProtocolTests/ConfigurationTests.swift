@@ -84,6 +84,8 @@ import Testing
         ("[socket]\nread_access = \"everyone\"", 2, "\"group\" or \"anyone\""),
         ("[metrics]\naddress = \"localhost\"", 2, "is not host:port"),
         ("[log]\nlevel = \"loud\"", 2, "log.level must be one of"),
+        ("[streams]\n\ndefault_short_side = 10", 3, "streams.default_short_side: 10 is not 0"),
+        ("[streams]\ndefault_short_side = 99999", 2, "outside 0...4320"),
         ("just words", 1, "expected key = value"),
         ("[[array]]", 1, "table header"),
         ("[model]\npath = [\"a\", 1]", 2, "arrays hold strings only"),

@@ -21,6 +21,8 @@ import Testing
             (#"{"id":2,"op":"stream.add","params":{"id":"cam1","uri":"rtsp://cam/1","fps":5}}"#,
              .streamAdd(StreamSpec(id: "cam1", uri: "rtsp://cam/1", fps: 5))),
             (#"{"id":3,"op":"stream.add","params":{"uri":"/v/a.mp4","loop":true}}"#, .streamAdd(StreamSpec(uri: "/v/a.mp4", loop: true))),
+            (#"{"id":3,"op":"stream.add","params":{"uri":"/v/a.mp4","short_side":360}}"#, .streamAdd(StreamSpec(uri: "/v/a.mp4", shortSide: 360))),
+            (#"{"id":3,"op":"stream.add","params":{"uri":"/v/a.mp4","short_side":0}}"#, .streamAdd(StreamSpec(uri: "/v/a.mp4", shortSide: 0))),
             (#"{"id":4,"op":"stream.remove","params":{"id":"cam1"}}"#, .streamRemove(id: "cam1")),
             (#"{"id":5,"op":"stream.list"}"#, .streamList),
             (#"{"id":6,"op":"query.add","params":{"text":"  a white car ","streams":["cam1"],"threshold":0.3,"min_duration":1.5}}"#,
@@ -33,6 +35,8 @@ import Testing
             (#"{"id":"u","op":"unsubscribe","params":null}"#, .unsubscribe),
             (#"{"id":11,"op":"ground","params":{"path":"file:///v/a%20b.mp4","texts":["a bike"," a dog "],"fps":2,"detail":"box"}}"#,
              .ground(GroundSpec(path: "/v/a b.mp4", texts: ["a bike", "a dog"], fps: 2, detail: .box))),
+            (#"{"id":12,"op":"ground","params":{"path":"/v/a.mp4","texts":["a bike"],"short_side":240}}"#,
+             .ground(GroundSpec(path: "/v/a.mp4", texts: ["a bike"], shortSide: 240))),
         ]
         for (line, operation) in cases {
             let request = try decode(line).get()
@@ -64,6 +68,10 @@ import Testing
         (#"{"id":1,"op":"stream.add","params":{"uri":"file:///a","id":"../etc"}}"#, .invalidParams, "not a valid id"),
         (#"{"id":1,"op":"stream.add","params":{"uri":"file:///a","fps":0}}"#, .invalidParams, "params.fps: 0.0 is outside"),
         (#"{"id":1,"op":"stream.add","params":{"uri":"file:///a","fps":"2"}}"#, .invalidParams, "params.fps: expected number, got string"),
+        (#"{"id":1,"op":"stream.add","params":{"uri":"file:///a","short_side":32}}"#, .invalidParams, "params.short_side: 32 is not 0 (the source's size) or 64...4320"),
+        (#"{"id":1,"op":"stream.add","params":{"uri":"file:///a","short_side":5000}}"#, .invalidParams, "params.short_side: 5000 is outside"),
+        (#"{"id":1,"op":"stream.add","params":{"uri":"file:///a","short_side":480.5}}"#, .invalidParams, "params.short_side: expected integer"),
+        (#"{"id":1,"op":"ground","params":{"path":"/clip.mp4","texts":["a"],"short_side":-1}}"#, .invalidParams, "params.short_side: -1 is outside"),
         (#"{"id":1,"op":"query.add","params":{}}"#, .invalidParams, "params.text: required"),
         (#"{"id":1,"op":"query.add","params":{"text":"   "}}"#, .invalidParams, "params.text: must not be empty"),
         (#"{"id":1,"op":"query.add","params":{"text":"a","threshold":2}}"#, .invalidParams, "params.threshold: 2.0 is outside"),

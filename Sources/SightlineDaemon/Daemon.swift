@@ -24,8 +24,10 @@ public struct DaemonHooks: Sendable {
     public var status: @Sendable (String) -> Void = { _ in }
     /// A listening socket passed in by socket activation, used instead of binding the path.
     public var listenDescriptor: CInt?
-    /// Called on SIGHUP. The daemon itself re-reads nothing on reload yet beyond logging it.
-    public var reload: @Sendable () -> Void = {}
+    /// When a reload (SIGHUP) begins (`RELOADING=1`); `ready` follows once it is done.
+    public var reloading: @Sendable () -> Void = {}
+    /// A reload changed `log.level` to this (one of `DaemonConfiguration.logLevels`).
+    public var logLevel: @Sendable (String) -> Void = { _ in }
 
     public init() {}
 }
@@ -41,13 +43,16 @@ public struct Daemon: Sendable {
     /// Builds the engine and grounding for the scheduler (on the engine's model, loaded once).
     let makeGrounder: @Sendable () throws -> any BatchGrounder
     let fileGrounding: FileGrounding
+    /// Reads the configuration again, for a reload; `nil`: SIGHUP changes nothing.
+    let loadConfiguration: (@Sendable () throws -> DaemonConfiguration)?
     let logger: Logger
 
     public init(
         configuration: DaemonConfiguration, model: ModelSummary, hooks: DaemonHooks = DaemonHooks(),
         makeGrounder: @escaping @Sendable () throws -> any BatchGrounder,
-        fileGrounding: FileGrounding, logger: Logger
+        fileGrounding: FileGrounding, loadConfiguration: (@Sendable () throws -> DaemonConfiguration)? = nil, logger: Logger
     ) {
+        self.loadConfiguration = loadConfiguration
         self.fileGrounding = fileGrounding
         self.configuration = configuration
         self.model = model
@@ -60,8 +65,13 @@ public struct Daemon: Sendable {
         let config = configuration
         let store = try StateStore(directory: config.stateDirectory)
         let registry = try Registry(store: store, configuration: config, logger: logger)
+        // What the configuration file defines is in force before anything starts; the file's
+        // errors (an id a client took over the socket...) stop the daemon, as at any start.
+        let startup = try await registry.reconcile(streams: config.definedStreams, queries: config.definedQueries,
+                                                   settings: RegistrySettings(config))
         logger.info("state loaded", metadata: [
             "directory": "\(config.stateDirectory)", "streams": "\(registry.streams.count)", "queries": "\(registry.queries.count)",
+            "configuration": "\(startup.summary)",
         ])
         let bus = EventBus(logger: logger)
         let metrics = config.metricsAddress == nil ? nil : DaemonMetrics()
@@ -105,7 +115,18 @@ public struct Daemon: Sendable {
         scheduler.start()
         defer { scheduler.stop() }
         var services: [any Service] = [ingest, server]
-        services.append(SignalService(reload: hooks.reload, logger: logger))
+        let reload = loadConfiguration.map {
+            ConfigurationReload(running: config, load: $0, registry: registry, scheduler: scheduler, server: server, hooks: hooks,
+                                summary: summary, logger: logger)
+        }
+        services.append(SignalService(logger: logger) {
+            if let reload {
+                await reload.reload()
+            } else {
+                hooks.reloading()
+                hooks.ready()
+            }
+        })
         if let address = config.metricsAddress, let metrics {
             services.append(try MetricsServer(address: address, group: eventLoops, logger: logger) {
                 metrics.exposition(stats: stats, subscribers: bus.subscriberCount)
@@ -128,16 +149,16 @@ public struct Daemon: Sendable {
     }
 }
 
-/// Listens for SIGHUP and passes it to the reload hook.
+/// Listens for SIGHUP and reloads, one reload at a time.
 struct SignalService: Service {
-    let reload: @Sendable () -> Void
     let logger: Logger
+    let reload: @Sendable () async -> Void
 
     func run() async throws {
         let signals = await UnixSignalsSequence(trapping: .sighup)
         for await _ in signals.cancelOnGracefulShutdown() {
-            logger.info("SIGHUP: reloading")
-            reload()
+            logger.info("SIGHUP: reloading the configuration")
+            await reload()
         }
     }
 }

@@ -43,7 +43,10 @@ public final class Ingest: Service, Sendable {
         for await change in changes.cancelOnGracefulShutdown() {
             switch change {
             case .streamAdded(let record): start(record)
-            case .streamRemoved(let record): stop(record.id)
+            case .streamRemoved(let record): stop(record.id, reason: "removed")
+            case .streamChanged(let old, let new):
+                stop(old.id, reason: "reconfigured")
+                start(new)
             case .queriesChanged: break
             }
         }
@@ -99,11 +102,11 @@ public final class Ingest: Service, Sendable {
         running.withLock { $0[record.id] = task }
     }
 
-    private func stop(_ id: String) {
+    private func stop(_ id: String, reason: String) {
         let task = running.withLock { $0.removeValue(forKey: id) }
         task?.cancel()
         onRemoved(id)
         stats.remove(id)
-        bus.publish(.streamStatus(StreamStatusEvent(SourceStatus(stream: id, state: .ended, error: "removed"))))
+        bus.publish(.streamStatus(StreamStatusEvent(SourceStatus(stream: id, state: .ended, error: reason))))
     }
 }

@@ -10,6 +10,8 @@ import Synchronization
 public enum RegistryChange: Sendable {
     case streamAdded(StreamRecord)
     case streamRemoved(StreamRecord)
+    /// A stream defined in the configuration file was changed there: it restarts.
+    case streamChanged(old: StreamRecord, new: StreamRecord)
     case queriesChanged([QueryRecord])
 }
 
@@ -63,13 +65,9 @@ public final class Registry: Sendable {
     }
 
     public var streams: [StreamRecord] { state.withLock { $0.persisted.streams } }
-    public var settings: RegistrySettings { state.withLock { $0.settings } }
-
-    /// New limits and defaults, for changes from now on (what is stored stays as it is).
-    public func update(settings: RegistrySettings) {
-        state.withLock { $0.settings = settings }
-    }
     public var queries: [QueryRecord] { state.withLock { $0.persisted.queries } }
+    /// The limits and defaults in force; `reconcile` changes them.
+    public var settings: RegistrySettings { state.withLock { $0.settings } }
 
     /// Called after every change, on the I/O thread; must not block.
     public func observe(_ observer: @escaping @Sendable (RegistryChange) -> Void) {
@@ -85,10 +83,9 @@ public final class Registry: Sendable {
             if persisted.streams.contains(where: { $0.id == id }) {
                 throw SightlineError(.alreadyExists, "a stream with id \"\(id)\" exists already", context: ["stream": id])
             }
-            let record = StreamRecord(id: id, uri: spec.uri, fps: spec.fps ?? settings.defaultFPS, loop: spec.loop,
-                                      shortSide: spec.shortSide ?? settings.defaultShortSide, created: Date())
+            let record = Self.record(spec, id: id, origin: .socket, settings: settings)
             persisted.streams.append(record)
-            return (record, .streamAdded(record))
+            return (record, [.streamAdded(record)])
         }
     }
 
@@ -97,8 +94,12 @@ public final class Registry: Sendable {
             guard let index = persisted.streams.firstIndex(where: { $0.id == id }) else {
                 throw SightlineError(.notFound, "no stream \"\(id)\"", context: ["stream": id])
             }
+            guard persisted.streams[index].origin == .socket else {
+                throw SightlineError(.definedInConfig, "stream \"\(id)\" is defined in the configuration file: remove it there and reload the daemon",
+                                     context: ["stream": id])
+            }
             let record = persisted.streams.remove(at: index)
-            return (record, .streamRemoved(record))
+            return (record, [.streamRemoved(record)])
         }
     }
 
@@ -112,13 +113,10 @@ public final class Registry: Sendable {
                 throw SightlineError(.notFound, "no stream \"\(missing)\" (add it first, or leave streams out to watch every stream)",
                                      context: ["stream": missing])
             }
-            let record = QueryRecord(
-                id: Self.generateID(prefix: "q-", taken: Set(persisted.queries.map(\.id))),
-                text: spec.text, streams: spec.streams,
-                threshold: spec.threshold ?? settings.defaultThreshold,
-                minDuration: spec.minDuration ?? settings.defaultMinDuration, created: Date())
+            let record = Self.record(spec, id: Self.generateID(prefix: "q-", taken: Set(persisted.queries.map(\.id))), origin: .socket,
+                                     settings: settings)
             persisted.queries.append(record)
-            return (record, .queriesChanged(persisted.queries))
+            return (record, [.queriesChanged(persisted.queries)])
         }
     }
 
@@ -127,29 +125,37 @@ public final class Registry: Sendable {
             guard let index = persisted.queries.firstIndex(where: { $0.id == id }) else {
                 throw SightlineError(.notFound, "no query \"\(id)\"", context: ["query": id])
             }
+            guard persisted.queries[index].origin == .socket else {
+                throw SightlineError(.definedInConfig, "query \"\(id)\" is defined in the configuration file: remove it there and reload the daemon",
+                                     context: ["query": id])
+            }
             let record = persisted.queries.remove(at: index)
-            return (record, .queriesChanged(persisted.queries))
+            return (record, [.queriesChanged(persisted.queries)])
         }
     }
 
-    /// Runs `change` on a copy of the state, stores the copy, then publishes it. A failed
-    /// write leaves memory and disk as they were.
-    private func mutate<T: Sendable>(
-        _ change: @escaping @Sendable (inout PersistedState, RegistrySettings) throws -> (T, RegistryChange)
+    /// Runs `change` on a copy of the state and settings, stores the copy (when it differs),
+    /// then publishes it. A failed change or write leaves memory and disk as they were.
+    func mutate<T: Sendable>(
+        _ change: @escaping @Sendable (inout PersistedState, inout RegistrySettings) throws -> (T, [RegistryChange])
     ) async throws(SightlineError) -> T {
         let outcome: Result<T, SightlineError>
         do {
             outcome = try await io.runIfActive { () -> Result<T, SightlineError> in
-                var (copy, settings) = self.state.withLock { ($0.persisted, $0.settings) }
+                let (before, settingsBefore) = self.state.withLock { ($0.persisted, $0.settings) }
+                var (copy, settings) = (before, settingsBefore)
                 do {
-                    let (value, event) = try change(&copy, settings)
-                    try self.store.save(copy)
+                    let (value, events) = try change(&copy, &settings)
+                    if copy != before { try self.store.save(copy) }
                     let observers = self.state.withLock { state in
                         state.persisted = copy
+                        state.settings = settings
                         return state.observers
                     }
                     // Still on the I/O thread, so observers see changes in the order they were stored.
-                    for observer in observers { observer(event) }
+                    for event in events {
+                        for observer in observers { observer(event) }
+                    }
                     return .success(value)
                 } catch let error as SightlineError {
                     return .failure(error)
@@ -167,6 +173,16 @@ public final class Registry: Sendable {
             if error.code == .system { logger.error("cannot store the state", metadata: ["error": "\(error)"]) }
             throw error
         }
+    }
+
+    static func record(_ spec: StreamSpec, id: String, origin: RecordOrigin, settings: RegistrySettings, created: Date = Date()) -> StreamRecord {
+        StreamRecord(id: id, uri: spec.uri, fps: spec.fps ?? settings.defaultFPS, loop: spec.loop,
+                     shortSide: spec.shortSide ?? settings.defaultShortSide, origin: origin, created: created)
+    }
+
+    static func record(_ spec: QuerySpec, id: String, origin: RecordOrigin, settings: RegistrySettings, created: Date = Date()) -> QueryRecord {
+        QueryRecord(id: id, text: spec.text, streams: spec.streams, threshold: spec.threshold ?? settings.defaultThreshold,
+                    minDuration: spec.minDuration ?? settings.defaultMinDuration, origin: origin, created: created)
     }
 
     static func generateID(prefix: String, taken: Set<String>) -> String {

@@ -51,6 +51,7 @@ public final class RequestHandler: Sendable {
         case .failure(let failure):
             return .failure(failure.id, failure.error)
         case .success(let request):
+            logger.debug("request", metadata: ["op": "\(request.operation.name)", "peer": "\(context.peer)"])
             do {
                 try policy.check(request.operation, peer: context.peer)
                 return .success(request.id, try await perform(request.operation, context: context))

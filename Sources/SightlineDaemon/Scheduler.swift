@@ -127,7 +127,7 @@ public final class Scheduler: @unchecked Sendable {
     private let grounder: BatchGrounder
     private let bus: EventBus
     private let stats: RuntimeStats
-    private let maxBatch: Int
+    private var maxBatch: Int
     private let watchdog: @Sendable () -> Void
     private let watchdogInterval: Duration
     private let logger: Logger
@@ -153,6 +153,11 @@ public final class Scheduler: @unchecked Sendable {
 
     public func update(queries: [QueryRecord]) {
         queriesLock.withLock { self.queries = queries }
+    }
+
+    /// Batches taken from now on hold at most `maxBatch` frames.
+    public func update(maxBatch: Int) {
+        queriesLock.withLock { self.maxBatch = maxBatch }
     }
 
     public func forget(stream: String) {
@@ -199,7 +204,8 @@ public final class Scheduler: @unchecked Sendable {
         let interval = Double(watchdogInterval.components.seconds) + Double(watchdogInterval.components.attoseconds) / 1e18
         while true {
             watchdog()
-            guard let batch = queue.takeBatch(limit: maxBatch, deadline: Date().addingTimeInterval(interval)) else { break }
+            let limit = queriesLock.withLock { maxBatch }
+            guard let batch = queue.takeBatch(limit: limit, deadline: Date().addingTimeInterval(interval)) else { break }
             let (current, gone) = queriesLock.withLock { () -> ([QueryRecord], [String]) in
                 defer { forgotten = [] }
                 return (queries, forgotten)

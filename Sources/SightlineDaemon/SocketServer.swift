@@ -5,6 +5,7 @@ import NIOPosix
 import ServiceLifecycle
 import SightlineCore
 import SightlineProtocol
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -26,8 +27,9 @@ public final class SocketServer: Service, Sendable {
     let bus: EventBus
     let stats: RuntimeStats
     let group: MultiThreadedEventLoopGroup
-    let subscriberQueue: Int
-    let stuckAfter: Duration
+    /// Events held per connection, and how long a full queue is borne: new connections take
+    /// the values in force when they open (a reload may change them).
+    private let subscriberLimits: Mutex<(queue: Int, stuckAfter: Duration)>
     let logger: Logger
     let onReady: @Sendable () -> Void
 
@@ -41,10 +43,14 @@ public final class SocketServer: Service, Sendable {
         self.bus = bus
         self.stats = stats
         self.group = eventLoopGroup
-        self.subscriberQueue = subscriberQueue
-        self.stuckAfter = stuckAfter
+        self.subscriberLimits = Mutex((subscriberQueue, stuckAfter))
         self.logger = logger
         self.onReady = onReady
+    }
+
+    /// For connections opened from now on.
+    public func update(subscriberQueue: Int, stuckAfter: Duration) {
+        subscriberLimits.withLock { $0 = (subscriberQueue, stuckAfter) }
     }
 
     public func run() async throws {
@@ -164,7 +170,8 @@ public final class SocketServer: Service, Sendable {
         var connectionLogger = logger
         connectionLogger[metadataKey: "peer"] = "\(peer)"
         let log = connectionLogger
-        let queue = SubscriberQueue(capacity: subscriberQueue, stuckAfter: stuckAfter)
+        let limits = subscriberLimits.withLock { $0 }
+        let queue = SubscriberQueue(capacity: limits.queue, stuckAfter: limits.stuckAfter)
         do {
             try await connection.executeThenClose { inbound, outbound in
                 let context = ConnectionContext(peer: peer, queue: queue, closeConnection: { channel.close(promise: nil) },

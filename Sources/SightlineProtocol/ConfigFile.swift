@@ -7,8 +7,8 @@ import SightlineCore
 /// only tables of scalar keys, and a full TOML library would be the heaviest dependency of the
 /// package for that. What is accepted: `# comments`, `[table]` headers, `key = value` with
 /// basic strings (`"..."` with `\"`, `\\`, `\n`, `\t`, `\uXXXX`), integers (decimal or `0o`
-/// octal), floats, booleans and single-line arrays of strings. Anything else is an error
-/// naming the line.
+/// octal), floats, booleans and single-line arrays of strings, under `[table]` or dotted
+/// `[table.name]` headers. Anything else is an error naming the line.
 public struct ConfigFile: Sendable, Equatable {
     public enum Value: Sendable, Equatable {
         case string(String)
@@ -35,6 +35,8 @@ public struct ConfigFile: Sendable, Equatable {
 
     /// `table.key` to value; keys before any header have no table prefix.
     public private(set) var entries: [String: Entry] = [:]
+    /// Each `[table]` header and its line.
+    public private(set) var tables: [String: Int] = [:]
     public var name: String
 
     public init(parsing text: String, name: String) throws(SightlineError) {
@@ -52,7 +54,14 @@ public struct ConfigFile: Sendable, Equatable {
                     throw Self.error(name, lineNumber, "a table header is [name]")
                 }
                 let header = String(content.dropFirst().dropLast()).trimmingWhitespace
-                guard Self.isBareKey(header) else { throw Self.error(name, lineNumber, "\"\(header)\" is not a table name") }
+                // Dotted names (`[stream.cam1]`) are TOML's nested tables; each part is a bare key.
+                guard header.split(separator: ".", omittingEmptySubsequences: false).allSatisfy({ Self.isBareKey(String($0)) }) else {
+                    throw Self.error(name, lineNumber, "\"\(header)\" is not a table name (letters, digits, _ and -, parts joined by .)")
+                }
+                if let first = tables[header] {
+                    throw Self.error(name, lineNumber, "table [\(header)] is defined twice (first on line \(first))")
+                }
+                tables[header] = lineNumber
                 table = header
                 continue
             }
@@ -71,7 +80,8 @@ public struct ConfigFile: Sendable, Equatable {
         }
     }
 
-    static func error(_ name: String, _ line: Int, _ message: String) -> SightlineError {
+    /// An error about `line` of the file `name`: `<name> line <line>: <message>`.
+    public static func error(_ name: String, _ line: Int, _ message: String) -> SightlineError {
         SightlineError(.invalidFile, "\(name) line \(line): \(message)", context: ["file": name, "line": String(line)])
     }
 
@@ -202,9 +212,10 @@ public struct ConfigFile: Sendable, Equatable {
         return b
     }
 
-    /// Fails on the first key that is not in `known`, so that a misspelt key is not ignored.
-    public func rejectUnknown(_ known: Set<String>) throws(SightlineError) {
-        let unknown = entries.filter { !known.contains($0.key) }.sorted { $0.value.line < $1.value.line }
+    /// Fails on the first key that is not in `known` (nor accepted by `alsoAccepted`), so
+    /// that a misspelt key is not ignored.
+    public func rejectUnknown(_ known: Set<String>, alsoAccepted: (String) -> Bool = { _ in false }) throws(SightlineError) {
+        let unknown = entries.filter { !known.contains($0.key) && !alsoAccepted($0.key) }.sorted { $0.value.line < $1.value.line }
         if let (key, entry) = unknown.first {
             throw Self.error(name, entry.line, "unknown key \(key)")
         }

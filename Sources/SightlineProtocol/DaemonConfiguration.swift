@@ -60,6 +60,12 @@ public struct DaemonConfiguration: Sendable, Equatable {
     // [log]
     public var logLevel: String = "info"
 
+    // [stream.<id>] and [query.<id>]
+    /// Streams and standing queries defined in the file; the daemon reconciles its own with
+    /// them at start and on reload, leaving those added over the socket alone.
+    public var definedStreams: [DefinedStream] = []
+    public var definedQueries: [DefinedQuery] = []
+
     public static let logLevels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
 
     /// The embedded defaults for where the daemon runs.
@@ -83,7 +89,8 @@ public struct DaemonConfiguration: Sendable, Equatable {
     ]
 
     public mutating func apply(_ file: ConfigFile) throws(SightlineError) {
-        try file.rejectUnknown(Self.fileKeys)
+        try file.rejectUnknown(Self.fileKeys) { Self.isDefinitionKey($0) }
+        (definedStreams, definedQueries) = try Self.definitions(in: file)
         if let v = try file.string("socket.path") { socketPath = v }
         if let v = try file.int("socket.mode", in: 0...0o777) { socketMode = v }
         if let v = try file.string("socket.group") { socketGroup = v.isEmpty ? nil : v }

@@ -21,6 +21,8 @@ extension SightlineError.Code {
     public static let alreadyExists = Self(rawValue: "already_exists")
     /// The peer's user may not perform this operation.
     public static let forbidden = Self(rawValue: "forbidden")
+    /// The stream or query is defined in the configuration file: change it there and reload.
+    public static let definedInConfig = Self(rawValue: "defined_in_config")
     /// The server cannot do this now (shutting down, no engine, limit reached).
     public static let unavailable = Self(rawValue: "unavailable")
     /// A failure inside the server; the message says what failed.

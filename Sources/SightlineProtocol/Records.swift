@@ -2,6 +2,14 @@ import Foundation
 import SightlineCore
 import SightlineGrounding
 
+/// Where a stream or standing query comes from, stored with it: the daemon's configuration
+/// file owns what it defines (a reload adds, changes and removes those), clients own what they
+/// add over the socket (a reload never touches those, and clients cannot remove the others).
+public enum RecordOrigin: String, Sendable, Equatable {
+    case config
+    case socket
+}
+
 /// A registered video stream, as the daemon stores it and `stream.list` returns it.
 public struct StreamRecord: Sendable, Equatable {
     /// Chosen by the user (`cam1`) or generated (`s-1a2b3c4d`); see `Identifier`.
@@ -16,22 +24,30 @@ public struct StreamRecord: Sendable, Equatable {
     /// pixels before grounding (0: the source's size). `nil` only in state written before
     /// streams had one: the daemon's default applies.
     public var shortSide: Int?
+    public var origin: RecordOrigin
     public var created: Date
 
-    public init(id: String, uri: String, fps: Double, loop: Bool = false, shortSide: Int? = nil, created: Date) {
+    public init(id: String, uri: String, fps: Double, loop: Bool = false, shortSide: Int? = nil, origin: RecordOrigin = .socket, created: Date) {
         self.id = id
         self.uri = uri
         self.fps = fps
         self.loop = loop
         self.shortSide = shortSide
+        self.origin = origin
         self.created = created
     }
 
     public var json: JSONValue {
         var o: JSONObject = ["id": .string(id), "uri": .string(uri), "fps": .double(fps), "loop": .bool(loop)]
         if let shortSide { o["short_side"] = JSONValue(shortSide) }
+        o["origin"] = .string(origin.rawValue)
         o["created"] = .string(WireTime.format(created))
         return .object(o)
+    }
+
+    /// The same stream to run: everything but its creation time.
+    public func runsLike(_ other: StreamRecord) -> Bool {
+        id == other.id && uri == other.uri && fps == other.fps && loop == other.loop && shortSide == other.shortSide
     }
 
     public init(json: JSONValue, path: String) throws(SightlineError) {
@@ -41,8 +57,18 @@ public struct StreamRecord: Sendable, Equatable {
         fps = try r.double("fps", in: StreamSpec.fpsRange) ?? StreamSpec.defaultFPS
         loop = try r.bool("loop") ?? false
         shortSide = try r.int("short_side", in: StreamSpec.shortSideRange)
+        origin = try Self.origin(&r)
         created = try r.time("created")
         try r.finish()
+    }
+
+    /// Missing in state written before records had one: those were all added over the socket.
+    static func origin(_ r: inout FieldReader) throws(SightlineError) -> RecordOrigin {
+        guard let name = try r.string("origin") else { return .socket }
+        guard let origin = RecordOrigin(rawValue: name) else {
+            throw SightlineError(.invalidFile, "\(r.path).origin: \"\(name)\" is not config or socket")
+        }
+        return origin
     }
 }
 
@@ -57,15 +83,22 @@ public struct QueryRecord: Sendable, Equatable {
     public var threshold: Double
     /// Seconds a match must last before `match.start` is sent.
     public var minDuration: Double
+    public var origin: RecordOrigin
     public var created: Date
 
-    public init(id: String, text: String, streams: [String], threshold: Double, minDuration: Double, created: Date) {
+    public init(id: String, text: String, streams: [String], threshold: Double, minDuration: Double, origin: RecordOrigin = .socket, created: Date) {
         self.id = id
         self.text = text
         self.streams = streams
         self.threshold = threshold
         self.minDuration = minDuration
+        self.origin = origin
         self.created = created
+    }
+
+    /// The same query to ground: everything but its creation time.
+    public func groundsLike(_ other: QueryRecord) -> Bool {
+        id == other.id && text == other.text && streams == other.streams && threshold == other.threshold && minDuration == other.minDuration
     }
 
     public func watches(stream: String) -> Bool { streams.isEmpty || streams.contains(stream) }
@@ -74,7 +107,7 @@ public struct QueryRecord: Sendable, Equatable {
         [
             "id": .string(id), "text": .string(text), "streams": JSONValue(streams),
             "threshold": .double(threshold), "min_duration": .double(minDuration),
-            "created": .string(WireTime.format(created)),
+            "origin": .string(origin.rawValue), "created": .string(WireTime.format(created)),
         ]
     }
 
@@ -85,6 +118,7 @@ public struct QueryRecord: Sendable, Equatable {
         streams = try r.strings("streams") ?? []
         threshold = try r.double("threshold", in: 0...1) ?? QuerySpec.defaultThreshold
         minDuration = try r.double("min_duration", in: 0...86_400) ?? 0
+        origin = try StreamRecord.origin(&r)
         created = try r.time("created")
         try r.finish()
     }

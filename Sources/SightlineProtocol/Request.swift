@@ -189,10 +189,10 @@ public struct StreamSpec: Sendable, Equatable {
         fps = try r.double("fps", in: Self.fpsRange)
         loop = try r.bool("loop") ?? false
         shortSide = try r.int("short_side", in: Self.shortSideRange)
-        if let shortSide { try Self.validateShortSide(shortSide, field: "params.short_side") }
-        if let id { try Identifier.validate(id, field: "params.id") }
+        if let shortSide { try Self.validateShortSide(shortSide, field: "\(r.path).short_side") }
+        if let id { try Identifier.validate(id, field: "\(r.path).id") }
         guard StreamSpec.looksLikeURI(uri) else {
-            throw SightlineError(.invalidParams, "params.uri: \"\(uri)\" is neither a URI nor an absolute path (e.g. rtsp://camera/stream, file:///videos/a.mp4, /videos/a.mp4)")
+            throw SightlineError(.invalidParams, "\(r.path).uri: \"\(uri)\" is neither a URI nor an absolute path (e.g. rtsp://camera/stream, file:///videos/a.mp4, /videos/a.mp4)")
         }
     }
 
@@ -240,12 +240,12 @@ public struct QuerySpec: Sendable, Equatable {
         threshold = try r.double("threshold", in: 0...1)
         minDuration = try r.double("min_duration", in: 0...86_400)
         let trimmed = text.trimmingWhitespace
-        guard !trimmed.isEmpty else { throw SightlineError(.invalidParams, "params.text: must not be empty") }
+        guard !trimmed.isEmpty else { throw SightlineError(.invalidParams, "\(r.path).text: must not be empty") }
         guard text.utf8.count <= Self.maxTextBytes else {
-            throw SightlineError(.invalidParams, "params.text: longer than \(Self.maxTextBytes) bytes")
+            throw SightlineError(.invalidParams, "\(r.path).text: longer than \(Self.maxTextBytes) bytes")
         }
         text = trimmed
-        for (i, stream) in streams.enumerated() { try Identifier.validate(stream, field: "params.streams[\(i)]") }
+        for (i, stream) in streams.enumerated() { try Identifier.validate(stream, field: "\(r.path).streams[\(i)]") }
     }
 
     var json: JSONObject {

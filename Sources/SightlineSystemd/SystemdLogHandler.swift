@@ -3,6 +3,7 @@ import Glibc
 #endif
 import Foundation
 import Logging
+import Synchronization
 
 /// A swift-log handler for a daemon's standard error.
 ///
@@ -18,7 +19,13 @@ public struct SystemdLogHandler: LogHandler {
         case plain
     }
 
-    public var logLevel: Logger.Level
+    /// The shared level (`LogLevelControl`), unless this handler's logger set its own.
+    public var logLevel: Logger.Level {
+        get { ownLevel ?? control?.level ?? .info }
+        set { ownLevel = newValue }
+    }
+    private var ownLevel: Logger.Level?
+    private let control: LogLevelControl?
     public var metadata: Logger.Metadata = [:]
     public var metadataProvider: Logger.MetadataProvider?
     public let label: String
@@ -28,9 +35,21 @@ public struct SystemdLogHandler: LogHandler {
     public init(label: String, format: Format, level: Logger.Level = .info, sink: LogSink = .standardError, metadataProvider: Logger.MetadataProvider? = nil) {
         self.label = label
         self.format = format
-        self.logLevel = level
+        self.ownLevel = level
+        self.control = nil
         self.sink = sink
         self.metadataProvider = metadataProvider
+    }
+
+    /// A handler whose level follows `control`, so that every logger of the process changes
+    /// level together (a daemon reloading its configuration).
+    public init(label: String, format: Format, control: LogLevelControl, sink: LogSink = .standardError) {
+        self.label = label
+        self.format = format
+        self.ownLevel = nil
+        self.control = control
+        self.sink = sink
+        self.metadataProvider = nil
     }
 
     /// `.journal` when `JOURNAL_STREAM` names the file behind `fileDescriptor`, as
@@ -48,6 +67,12 @@ public struct SystemdLogHandler: LogHandler {
     public static func factory(level: Logger.Level = .info, environment: [String: String] = ProcessInfo.processInfo.environment) -> @Sendable (String) -> any LogHandler {
         let format = detectFormat(environment: environment)
         return { label in SystemdLogHandler(label: label, format: format, level: level) }
+    }
+
+    /// The same, with every handler's level following `control`.
+    public static func factory(control: LogLevelControl, environment: [String: String] = ProcessInfo.processInfo.environment) -> @Sendable (String) -> any LogHandler {
+        let format = detectFormat(environment: environment)
+        return { label in SystemdLogHandler(label: label, format: format, control: control) }
     }
 
     /// The syslog priority journald stores for each level (RFC 5424 severities).
@@ -95,5 +120,17 @@ public struct SystemdLogHandler: LogHandler {
             Int(parts.tm_year) + 1900, Int(parts.tm_mon) + 1, Int(parts.tm_mday),
             Int(parts.tm_hour), Int(parts.tm_min), Int(parts.tm_sec), Int(ts.tv_nsec / 1_000_000)
         )
+    }
+}
+
+/// A log level shared by handlers, changed while they are in use.
+public final class LogLevelControl: Sendable {
+    private let current: Mutex<Logger.Level>
+
+    public init(_ level: Logger.Level) { current = Mutex(level) }
+
+    public var level: Logger.Level {
+        get { current.withLock { $0 } }
+        set { current.withLock { $0 = newValue } }
     }
 }

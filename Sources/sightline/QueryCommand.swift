@@ -65,9 +65,9 @@ struct QueryCommand: AsyncParsableCommand {
             let rows = (result["queries"]?.arrayValue ?? []).map { q in
                 let streams = q["streams"]?.arrayValue?.compactMap(\.stringValue) ?? []
                 return [Display.json(q["id"]), Display.number(q["threshold"]), Display.number(q["min_duration"]),
-                        streams.isEmpty ? "all" : streams.joined(separator: ","), Display.json(q["text"])]
+                        streams.isEmpty ? "all" : streams.joined(separator: ","), q["origin"].map { Display.json($0) } ?? "-", Display.json(q["text"])]
             }
-            print(Display.table(["ID", "THRESHOLD", "MIN_DURATION", "STREAMS", "TEXT"], rows))
+            print(Display.table(["ID", "THRESHOLD", "MIN_DURATION", "STREAMS", "ORIGIN", "TEXT"], rows))
         }
     }
 }

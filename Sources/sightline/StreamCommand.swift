@@ -71,9 +71,10 @@ struct StreamCommand: AsyncParsableCommand {
             }
             let rows = (result["streams"]?.arrayValue ?? []).map { s in
                 [Display.json(s["id"]), Display.number(s["fps"]), s["loop"]?.boolValue == true ? "yes" : "no",
-                 s["short_side"].map { $0 == 0 ? "source" : Display.json($0) } ?? "-", Display.json(s["created"]), Display.json(s["uri"])]
+                 s["short_side"].map { $0 == 0 ? "source" : Display.json($0) } ?? "-", s["origin"].map { Display.json($0) } ?? "-",
+                 Display.json(s["created"]), Display.json(s["uri"])]
             }
-            print(Display.table(["ID", "FPS", "LOOP", "SHORT_SIDE", "CREATED", "URI"], rows))
+            print(Display.table(["ID", "FPS", "LOOP", "SHORT_SIDE", "ORIGIN", "CREATED", "URI"], rows))
         }
     }
 }

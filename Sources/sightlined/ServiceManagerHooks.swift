@@ -12,18 +12,18 @@ import SightlineSystemd
 /// socket passed by socket activation. Outside systemd every hook does nothing and the daemon
 /// binds its own socket.
 enum ServiceManagerHooks {
-    static func make(logger: Logger) throws -> DaemonHooks {
+    static func make(logger: Logger, logLevel: LogLevelControl) throws -> DaemonHooks {
         let notifier = try SystemdNotifier(logger: logger)
         var hooks = DaemonHooks()
+        hooks.logLevel = { name in
+            if let level = Logger.Level(rawValue: name) { logLevel.level = level }
+        }
         hooks.ready = { notifier.post([.ready]) }
         hooks.status = { notifier.post([.status($0)]) }
         hooks.stopping = { notifier.post([.stopping]) }
         hooks.watchdog = { notifier.postWatchdog() }
         if let interval = notifier.watchdogInterval { hooks.watchdogInterval = interval }
-        hooks.reload = {
-            notifier.post([SystemdNotifier.reloadingNow()])
-            notifier.post([.ready])
-        }
+        hooks.reloading = { notifier.post([SystemdNotifier.reloadingNow()]) }
         if let socket = try SocketActivation.unixStreamListener() {
             logger.info("using the socket passed by the service manager", metadata: ["fd": "\(socket.fileDescriptor)", "name": "\(socket.name)"])
             hooks.listenDescriptor = socket.fileDescriptor
@@ -31,9 +31,10 @@ enum ServiceManagerHooks {
         return hooks
     }
 
-    /// The log handler: `<N>` priorities when standard error is the journal, plain otherwise.
-    static func bootstrapLogging(level: Logger.Level) {
-        LoggingSystem.bootstrap(SystemdLogHandler.factory(level: level))
+    /// The log handler: `<N>` priorities when standard error is the journal, plain otherwise;
+    /// the level follows `control`, which a reload changes.
+    static func bootstrapLogging(control: LogLevelControl) {
+        LoggingSystem.bootstrap(SystemdLogHandler.factory(control: control))
     }
 }
 

@@ -4,6 +4,7 @@ import Logging
 import SightlineCore
 import SightlineDaemon
 import SightlineProtocol
+import SightlineSystemd
 
 #if canImport(Glibc)
 import Glibc
@@ -46,40 +47,20 @@ struct SightlinedCommand: AsyncParsableCommand {
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
         let run = RunEnvironment(variables: environment, uid: geteuid(), home: NSHomeDirectory())
-        var settings = DaemonConfiguration(defaultsFor: run)
+        let loader = ConfigurationLoader(explicitFile: config, environment: environment, run: run, socket: socket,
+                                         stateDirectory: stateDirectory, model: model, logLevel: logLevel, metricsAddress: metricsAddress)
+        let settings: DaemonConfiguration
         do {
-            if let file = try Self.configFile(explicit: config, environment: environment, run: run) {
-                guard let handle = FileHandle(forReadingAtPath: file), let data = try? handle.readToEnd() ?? Data() else {
-                    throw SightlineError(.fileNotFound, "cannot read the configuration file \(file)", context: ["file": file])
-                }
-                guard let text = String(validating: data, as: UTF8.self) else {
-                    throw SightlineError(.invalidFile, "the configuration file \(file) is not UTF-8 text", context: ["file": file])
-                }
-                try settings.apply(ConfigFile(parsing: text, name: file))
-            }
-            try settings.apply(environment: environment)
-            if let socket { settings.socketPath = socket }
-            if let stateDirectory { settings.stateDirectory = stateDirectory }
-            if let model { settings.modelPath = model }
-            if let logLevel {
-                guard DaemonConfiguration.logLevels.contains(logLevel) else {
-                    throw SightlineError(.invalidArgument, "--log-level must be one of \(DaemonConfiguration.logLevels.joined(separator: ", "))")
-                }
-                settings.logLevel = logLevel
-            }
-            if let metricsAddress {
-                _ = try DaemonConfiguration.parseAddress(metricsAddress, field: "--metrics-address")
-                settings.metricsAddress = metricsAddress
-            }
-        } catch let error as SightlineError {
+            settings = try loader.load()
+        } catch {
             Self.fail(error)
         }
         if checkConfig {
             print(Self.describe(settings))
             return
         }
-        let level = Logger.Level(rawValue: settings.logLevel) ?? .info
-        ServiceManagerHooks.bootstrapLogging(level: level)
+        let logLevel = LogLevelControl(Logger.Level(rawValue: settings.logLevel) ?? .info)
+        ServiceManagerHooks.bootstrapLogging(control: logLevel)
         let logger = Logger(label: "sightlined")
         let resolved: ModelResolution.Resolved
         do {
@@ -102,8 +83,9 @@ struct SightlinedCommand: AsyncParsableCommand {
         let makeGrounder = EngineHangForTesting.wrap({ try PipelineGrounder(model: model, logger: logger) }, environment: environment, logger: logger)
         let fileGrounding = FileGrounding(model: model, logger: logger)
         do {
-            try await Daemon(configuration: settings, model: summary, hooks: try ServiceManagerHooks.make(logger: logger),
-                             makeGrounder: makeGrounder, fileGrounding: fileGrounding, logger: logger).run()
+            try await Daemon(configuration: settings, model: summary, hooks: try ServiceManagerHooks.make(logger: logger, logLevel: logLevel),
+                             makeGrounder: makeGrounder, fileGrounding: fileGrounding,
+                             loadConfiguration: { () throws(SightlineError) in try loader.load() }, logger: logger).run()
         } catch let error as SightlineError {
             logger.critical("\(error.message)", metadata: error.context.isEmpty ? nil : error.context.mapValues { "\($0)" })
             throw ExitCode(1)
@@ -113,19 +95,6 @@ struct SightlinedCommand: AsyncParsableCommand {
     static func fail(_ error: SightlineError) -> Never {
         FileHandle.standardError.write(Data("sightlined: \(error.message)\n".utf8))
         Foundation.exit(1)
-    }
-
-    static func configFile(explicit: String?, environment: [String: String], run: RunEnvironment) throws -> String? {
-        if let explicit { return explicit }
-        if let fromEnv = environment["SIGHTLINE_CONFIG"], !fromEnv.isEmpty { return fromEnv }
-        let candidate: String
-        if run.isService {
-            candidate = "/etc/sightline/sightlined.toml"
-        } else {
-            let base = environment["XDG_CONFIG_HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? "\(run.home ?? "/tmp")/.config"
-            candidate = "\(base)/sightline/sightlined.toml"
-        }
-        return FileManager.default.fileExists(atPath: candidate) ? candidate : nil
     }
 
     static func describe(_ c: DaemonConfiguration) -> String {
@@ -149,6 +118,7 @@ struct SightlinedCommand: AsyncParsableCommand {
         subscribers.stuck_after = \(c.subscriberStuckSeconds)
         metrics.address = \(c.metricsAddress ?? "(off)")
         log.level = \(c.logLevel)
-        """
+        """ + c.definedStreams.map { "\nstream \($0.id) = \($0.spec.uri) (\($0.file) line \($0.line))" }.joined()
+            + c.definedQueries.map { "\nquery \($0.id) = \"\($0.spec.text)\" (\($0.file) line \($0.line))" }.joined()
     }
 }

@@ -100,6 +100,71 @@ import Testing
         }
     }
 
+    @Test func readsStreamsAndQueriesDefinedInTheFile() throws {
+        var c = DaemonConfiguration(defaultsFor: Self.user)
+        try c.apply(ConfigFile(parsing: """
+            [streams]
+            default_fps = 3
+
+            [query.bikes]
+            text = "  a person riding a bike "
+            streams = ["front-door"]
+            threshold = 0.4
+
+            [stream.front-door]
+            uri = "rtsp://user:pw@10.0.0.5/stream"
+            fps = 1
+            short_side = 360
+
+            [stream.clip]
+            uri = "/videos/a.mp4"
+            loop = true
+
+            [query.cars]
+            text = "a white car"
+            min_duration = 2
+            """, name: "d.toml"))
+        #expect(c.defaultFPS == 3)
+        #expect(c.definedStreams == [
+            DefinedStream(spec: StreamSpec(id: "front-door", uri: "rtsp://user:pw@10.0.0.5/stream", fps: 1, shortSide: 360), file: "d.toml", line: 9),
+            DefinedStream(spec: StreamSpec(id: "clip", uri: "/videos/a.mp4", loop: true), file: "d.toml", line: 14),
+        ])
+        #expect(c.definedQueries == [
+            DefinedQuery(id: "bikes", spec: QuerySpec(text: "a person riding a bike", streams: ["front-door"], threshold: 0.4), file: "d.toml", line: 4),
+            DefinedQuery(id: "cars", spec: QuerySpec(text: "a white car", minDuration: 2), file: "d.toml", line: 18),
+        ])
+    }
+
+    /// Definitions are checked like the requests that add streams and queries over the
+    /// socket; an error names the line of the key at fault, else of the table.
+    @Test(arguments: [
+        ("[stream.cam1]\nfps = 2", 1, "stream.cam1.uri: required"),
+        ("[stream.cam1]\nuri = \"rtsp://c/s\"\nfps = 0", 3, "stream.cam1.fps: 0.0 is outside"),
+        ("[stream.cam1]\nuri = \"videos/a.mp4\"", 2, "stream.cam1.uri: \"videos/a.mp4\" is neither a URI nor an absolute path"),
+        ("[stream.cam1]\nuri = \"/a.mp4\"\nshort_side = 10", 3, "stream.cam1.short_side: 10 is not 0"),
+        ("[stream.cam1]\nuri = \"/a.mp4\"\nurl = \"/b.mp4\"", 3, "stream.cam1.url: unknown parameter"),
+        ("[stream.cam1]\nuri = \"/a.mp4\"\nid = \"cam2\"", 3, "the stream's id is the table's name"),
+        ("[stream.cam.1]\nuri = \"/a.mp4\"", 2, "no dots"),
+        ("[stream._x]\nuri = \"/a.mp4\"", 1, "is not a valid id"),
+        ("[stream]\nuri = \"/a.mp4\"", 2, "belongs in a table of its own"),
+        ("[stream.cam1]", 1, "stream.cam1.uri: required"),
+        ("[stream.cam1]\nuri = \"/a.mp4\"\n[stream.cam1]\nfps = 1", 3, "table [stream.cam1] is defined twice (first on line 1)"),
+        ("[query.q1]\nthreshold = 0.5", 1, "query.q1.text: required"),
+        ("[query.q1]\ntext = \"a\"\nstreams = \"cam1\"", 3, "query.q1.streams: expected array of strings"),
+        ("[query.q1]\ntext = \"a\"\nthreshold = 1.5", 3, "query.q1.threshold: 1.5 is outside"),
+        ("[query.q1]\ntext = \"  \"", 2, "query.q1.text: must not be empty"),
+        ("[queries.q1]\ntext = \"a\"", 2, "unknown key queries.q1.text"),
+    ])
+    func badDefinitionsNameTheLine(text: String, line: Int, fragment: String) {
+        var c = DaemonConfiguration(defaultsFor: Self.user)
+        #expect {
+            try c.apply(ConfigFile(parsing: text, name: "bad.toml"))
+        } throws: { error in
+            guard let e = error as? SightlineError else { return false }
+            return e.code == .invalidFile && e.message.hasPrefix("bad.toml line \(line): ") && e.message.contains(fragment)
+        }
+    }
+
     @Test func environmentOverridesTheFile() throws {
         var c = DaemonConfiguration(defaultsFor: Self.user)
         try c.apply(ConfigFile(parsing: "[socket]\npath = \"/from/file\"\n[log]\nlevel = \"debug\"", name: "f"))

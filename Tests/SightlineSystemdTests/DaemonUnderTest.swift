@@ -15,14 +15,17 @@ final class DaemonUnderTest: @unchecked Sendable {
 
     /// `prefix` runs sightlined through another program (systemd-socket-activate), which then
     /// gets the environment through `-E` options.
-    init(watchdogUSec: Int?, environment extra: [String: String] = [:], model: Bool = true, prefix: [String] = []) throws {
+    /// `logLevel` nil passes no `--log-level`, so that the configuration file's `log.level` rules.
+    init(watchdogUSec: Int?, environment extra: [String: String] = [:], model: Bool = true, prefix: [String] = [],
+         logLevel: String? = "debug") throws {
         directory = try temporaryDirectory("sightlined")
         notify = try DatagramReceiver(address: directory.appendingPathComponent("notify").path)
         var environment = ["SIGHTLINE_CONFIG": "/dev/null", "HOME": directory.path, "PATH": "/usr/bin:/bin", "NOTIFY_SOCKET": notify.address]
         if let watchdogUSec { environment["WATCHDOG_USEC"] = "\(watchdogUSec)" }
         environment.merge(extra) { _, new in new }
         var arguments = [Package.products.appendingPathComponent("sightlined").path, "--socket", socket,
-                         "--state-dir", directory.appendingPathComponent("state").path, "--log-level", "debug"]
+                         "--state-dir", directory.appendingPathComponent("state").path]
+        if let logLevel { arguments += ["--log-level", logLevel] }
         if model {
             arguments += ["--model", Package.root.appendingPathComponent("Tests/Fixtures/clip/tiny-quickgelu-p8").path]
         }

@@ -7,7 +7,8 @@ public enum SourceState: Sendable, Hashable, CustomStringConvertible {
     /// Frames are arriving.
     case online
     /// No frame for longer than the stall timeout although the source did not fail (a
-    /// camera that keeps its connection open but stopped sending); it is restarted.
+    /// camera that keeps its connection open but stopped sending). A live source or a
+    /// looping file is restarted; any other file fails.
     case stalled
     /// Waiting to open the source again after a failure, an unexpected end or a stall.
     /// `attempt` counts from 1 and goes back to 1 after a healthy spell.

@@ -1,8 +1,10 @@
 import Foundation
+import Synchronization
 
 /// A dedicated thread for the GStreamer calls that block: state changes (stopping a pipeline
-/// joins its streaming threads; an RTSP teardown waits on the network) and seeks. Tasks
-/// hand work to it and await the result, so the cooperative pool never blocks.
+/// joins its streaming threads; an RTSP teardown waits on the network; opening a file on a
+/// mount that stopped answering never returns) and seeks. Tasks hand work to it and await the
+/// result with a deadline, so neither the cooperative pool nor the task waits forever.
 final class ControlThread: @unchecked Sendable {
     private let condition = NSCondition()
     private var jobs: [@Sendable () -> Void] = []
@@ -14,16 +16,33 @@ final class ControlThread: @unchecked Sendable {
         thread.start()
     }
 
-    /// Runs `body` on the thread and returns its result.
-    func run<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { continuation in
-            enqueue { continuation.resume(with: Result { try body() }) }
+    /// Runs `body` on the thread and returns its result, or nil if it has not finished within
+    /// `timeout` seconds (it still runs to its end; the thread is then stuck in it).
+    func run<T: Sendable>(timeout: Double, _ body: @escaping @Sendable () -> T) async -> T? {
+        await withCheckedContinuation { (continuation: CheckedContinuation<T?, Never>) in
+            let once = ResumeOnce(continuation)
+            let timer = Task {
+                try? await Task.sleep(for: .seconds(timeout))
+                once.resume(nil)
+            }
+            enqueue {
+                let result = body()
+                timer.cancel()
+                once.resume(result)
+            }
         }
     }
 
-    func run<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
-        await withCheckedContinuation { continuation in
-            enqueue { continuation.resume(returning: body()) }
+    /// Whichever of the job and the deadline comes first resumes the waiting task.
+    private final class ResumeOnce<T: Sendable>: Sendable {
+        private let continuation: Mutex<CheckedContinuation<T?, Never>?>
+        init(_ continuation: CheckedContinuation<T?, Never>) { self.continuation = Mutex(continuation) }
+        func resume(_ value: T?) {
+            let taken = continuation.withLock { current in
+                defer { current = nil }
+                return current
+            }
+            taken?.resume(returning: value)
         }
     }
 

@@ -13,6 +13,8 @@ final class FrameHandoff: @unchecked Sendable {
     /// The consumer went away; producers stop.
     private var closed = false
     private var waiter: CheckedContinuation<Frame?, any Error>?
+    /// When the consumer began waiting for the frame it waits for now.
+    private var waitingSince: ContinuousClock.Instant?
 
     init(capacity: Int) {
         self.capacity = max(1, capacity)
@@ -29,8 +31,7 @@ final class FrameHandoff: @unchecked Sendable {
             condition.unlock()
             return false
         }
-        if let waiter {
-            self.waiter = nil
+        if let waiter = takeWaiter() {
             condition.unlock()
             waiter.resume(returning: frame)
             return true
@@ -45,10 +46,32 @@ final class FrameHandoff: @unchecked Sendable {
     func finish(_ error: (any Error)?) {
         condition.lock()
         if ending == nil { ending = .some(error) }
-        let resume = waiting == 0 ? waiter : nil
-        if resume != nil { waiter = nil }
+        let resume = waiting == 0 ? takeWaiter() : nil
         condition.unlock()
         resume.map { deliverEnding(to: $0, error) }
+    }
+
+    /// Ends the stream with `error` if the consumer has been waiting, with nothing arriving,
+    /// for longer than `limit` since both the start of its wait and `progress` (the last sign
+    /// of life from the pipeline). Decided under the lock, so a frame that arrives first wins.
+    /// Returns whether it ended the stream.
+    func expire(after limit: Duration, progress: ContinuousClock.Instant?, now: ContinuousClock.Instant = .now, _ error: () -> any Error) -> Bool {
+        condition.lock()
+        guard ending == nil, !closed, waiter != nil, let since = waitingSince else {
+            condition.unlock()
+            return false
+        }
+        let reference = progress.map { max($0, since) } ?? since
+        guard reference.duration(to: now) > limit else {
+            condition.unlock()
+            return false
+        }
+        let error = error()
+        ending = .some(nil)
+        let resume = takeWaiter()
+        condition.unlock()
+        resume?.resume(throwing: error)
+        return true
     }
 
     /// The consumer is gone: wakes a blocked producer and drops what is queued.
@@ -56,8 +79,7 @@ final class FrameHandoff: @unchecked Sendable {
         condition.lock()
         closed = true
         queue.removeAll()
-        let resume = waiter
-        waiter = nil
+        let resume = takeWaiter()
         condition.broadcast()
         condition.unlock()
         resume?.resume(returning: nil)
@@ -86,12 +108,21 @@ final class FrameHandoff: @unchecked Sendable {
                     deliverEnding(to: continuation, ending)
                 } else {
                     waiter = continuation
+                    waitingSince = .now
                     condition.unlock()
                 }
             }
         } onCancel: {
             close()
         }
+    }
+
+    /// Call with the lock held.
+    private func takeWaiter() -> CheckedContinuation<Frame?, any Error>? {
+        let taken = waiter
+        waiter = nil
+        waitingSince = nil
+        return taken
     }
 
     private func deliverEnding(to continuation: CheckedContinuation<Frame?, any Error>, _ error: (any Error)?) {

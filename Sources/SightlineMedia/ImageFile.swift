@@ -8,11 +8,12 @@ import SightlineCore
 /// Both calls block the calling thread for the few milliseconds a pipeline takes; call them
 /// from a command-line tool or a dedicated thread, not from a task on the cooperative pool.
 public enum ImageFile {
-    /// How long a decode or encode may take before it is abandoned (a hung pipeline must
-    /// not hang the caller).
-    static let timeout = 30.0
+    /// Seconds a decode or encode may take before it is abandoned with an error: a pipeline
+    /// that stops making progress must not hang its caller. Far more than any picture needs.
+    public static let defaultTimeout = 30.0
 
-    public static func read(_ path: String) throws -> RGBImage {
+    /// - Parameter timeout: seconds before giving up with a `media_error` (see `defaultTimeout`).
+    public static func read(_ path: String, timeout: Double = defaultTimeout) throws -> RGBImage {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
             throw SightlineError(.fileNotFound, "no such image file", context: ["file": path])
@@ -23,15 +24,15 @@ public enum ImageFile {
         let pipeline: Pipeline
         do {
             pipeline = try Pipeline(
-                "filesrc name=src ! decodebin ! videoconvert ! video/x-raw,format=RGB ! appsink name=sink sync=false max-buffers=1"
+                FileFront.description(decoderCaps: nil) + " ! videoconvert ! video/x-raw,format=RGB ! appsink name=sink sync=false max-buffers=1"
             )
+            try FileFront.setLocation(path, in: pipeline)
         } catch {
             throw error.sightlineError(context: ["file": path])
         }
-        guard let source = pipeline.child("src"), let sink = pipeline.child("sink") else {
+        guard let sink = pipeline.child("sink") else {
             throw SightlineError(.media, "image pipeline is missing its elements", context: ["file": path])
         }
-        CGStreamer_setString(source, "location", path)
         defer { pipeline.stop() }
         if pipeline.setState(GST_STATE_PAUSED) == GST_STATE_CHANGE_FAILURE, let message = pipeline.popMessage(GST_MESSAGE_ERROR, timeout: 0), let error = message.error {
             throw error.sightlineError(.invalidFile, context: ["file": path])
@@ -40,7 +41,7 @@ public enum ImageFile {
         // before that means the file holds no picture GStreamer can decode.
         let wanted = GstMessageType(GST_MESSAGE_ERROR.rawValue | GST_MESSAGE_EOS.rawValue | GST_MESSAGE_ASYNC_DONE.rawValue)
         guard let message = pipeline.popMessage(wanted, timeout: timeout) else {
-            throw SightlineError(.media, "decoding the image took longer than \(Int(timeout)) s", context: ["file": path])
+            throw SightlineError(.media, "decoding the image took longer than \(Self.format(timeout)) s", context: ["file": path])
         }
         if let error = message.error {
             throw error.sightlineError(.invalidFile, context: ["file": path])
@@ -64,7 +65,9 @@ public enum ImageFile {
 
     /// Writes a PNG atomically: to a temporary file beside `path`, then renamed, so that a
     /// failed write never leaves a truncated image behind.
-    public static func writePNG(_ image: RGBImage, to path: String) throws {
+    ///
+    /// - Parameter timeout: seconds before giving up with a `media_error` (see `defaultTimeout`).
+    public static func writePNG(_ image: RGBImage, to path: String, timeout: Double = defaultTimeout) throws {
         let url = URL(fileURLWithPath: path)
         let directory = url.deletingLastPathComponent().path
         var isDirectory: ObjCBool = false
@@ -120,7 +123,7 @@ public enum ImageFile {
 
         let wanted = GstMessageType(GST_MESSAGE_ERROR.rawValue | GST_MESSAGE_EOS.rawValue)
         guard let message = pipeline.popMessage(wanted, timeout: timeout) else {
-            throw SightlineError(.media, "encoding the PNG took longer than \(Int(timeout)) s", context: ["file": path])
+            throw SightlineError(.media, "encoding the PNG took longer than \(Self.format(timeout)) s", context: ["file": path])
         }
         if let error = message.error {
             throw error.sightlineError(context: ["file": path])
@@ -130,5 +133,9 @@ public enum ImageFile {
             let reason = String(cString: strerror(errno))
             throw SightlineError(.system, "could not write the image: \(reason)", context: ["file": path])
         }
+    }
+
+    static func format(_ seconds: Double) -> String {
+        seconds == seconds.rounded() ? String(Int(seconds)) : String(format: "%.1f", seconds)
     }
 }

@@ -76,6 +76,8 @@ final class IngestShared: Sendable {
         var pool: PixelPool
         var nextSeq: UInt64 = 0
         var lastFrame: ContinuousClock.Instant?
+        /// The last sign of life from the decoder: a decoded picture or a delivered frame.
+        var lastProgress: ContinuousClock.Instant?
         /// The consumer's frame stream was terminated: nobody wants frames any more.
         var consumerGone = false
     }
@@ -98,9 +100,9 @@ final class IngestShared: Sendable {
 }
 
 /// One running GStreamer pipeline: `uridecodebin ! videorate ! videoscale ! videoconvert !
-/// appsink`, with the sampler right after the decoder so that dropped frames are never
-/// scaled or converted, and scaling before conversion so that conversion to RGB works on
-/// the small picture.
+/// appsink` (a local file is read through `FileFront` instead of `uridecodebin`), with the
+/// sampler right after the decoder so that dropped frames are never scaled or converted, and
+/// scaling before conversion so that conversion to RGB works on the small picture.
 final class IngestPipeline: @unchecked Sendable {
     /// What the C callbacks reach through their user-data pointer. The pipeline retains it
     /// and outlives every callback (callbacks stop when the pipeline is stopped).
@@ -131,7 +133,8 @@ final class IngestPipeline: @unchecked Sendable {
     init(context: Context) throws(GStreamerError) {
         self.context = context
         let settings = context.settings
-        var description = "uridecodebin name=decode caps=video/x-raw ! "
+        let file = FileFront.location(ofFileURI: settings.uri)
+        var description = file == nil ? "uridecodebin name=decode caps=video/x-raw ! " : FileFront.description(decoderCaps: "video/x-raw") + " ! "
         if let rate = settings.sampleRate {
             var n: gint = 0
             var d: gint = 0
@@ -147,10 +150,16 @@ final class IngestPipeline: @unchecked Sendable {
               let size = pipeline.child("size"), let sink = pipeline.child("sink")
         else { throw GStreamerError(message: "ingest pipeline is missing its elements") }
         context.sizeFilter = size
-        CGStreamer_setString(decode, "uri", settings.uri)
+        if let file {
+            try FileFront.setLocation(file, in: pipeline)
+        } else {
+            CGStreamer_setString(decode, "uri", settings.uri)
+        }
 
         let user = Unmanaged.passUnretained(context).toOpaque()
-        CGStreamer_connect(decode, "source-setup", CGStreamer_callback2(IngestPipeline.sourceSetup), user)
+        if file == nil {
+            CGStreamer_connect(decode, "source-setup", CGStreamer_callback2(IngestPipeline.sourceSetup), user)
+        }
         if settings.keyframesOnly {
             CGStreamer_connect(decode, "deep-element-added", CGStreamer_callback3(IngestPipeline.elementAdded), user)
         }
@@ -211,6 +220,7 @@ final class IngestPipeline: @unchecked Sendable {
                 let seq = state.nextSeq
                 state.nextSeq += 1
                 state.lastFrame = now
+                state.lastProgress = now
                 return (picture, pixels, seq)
             }
         } catch {
@@ -233,7 +243,11 @@ final class IngestPipeline: @unchecked Sendable {
     }
 
     private static let countDecoded: GstPadProbeCallback = { _, _, user in
-        IngestPipeline.context(user).shared.state.withLock { $0.statistics.decoded += 1 }
+        let now = ContinuousClock.now
+        IngestPipeline.context(user).shared.state.withLock { state in
+            state.statistics.decoded += 1
+            state.lastProgress = now
+        }
         return GST_PAD_PROBE_OK
     }
 

@@ -51,9 +51,7 @@ public final class VideoSource: Sendable {
             logger.error("run() called twice on one source; ignoring the second call")
             return
         }
-        let control = ControlThread(name: "sightline-\(id)")
         defer {
-            control.close()
             frameSink.finish()
             statusSink.finish()
         }
@@ -66,7 +64,7 @@ public final class VideoSource: Sendable {
         var backoff = options.reconnect
         var everOnline = false
         while !Task.isCancelled {
-            let outcome = await runPipeline(on: control, everOnline: &everOnline)
+            let outcome = await runPipeline(everOnline: &everOnline)
             let problem: String
             switch outcome {
             case .stopped:
@@ -83,6 +81,12 @@ public final class VideoSource: Sendable {
             case .stalled:
                 problem = "no frame for \(Self.format(effectiveStallTimeout)) s"
                 publish(.stalled, error: problem)
+                // Starting a file again would hand out its frames a second time: a file that
+                // stalls (a mount that stopped answering) has failed, unless it loops anyway.
+                if !options.isLive && !options.loop {
+                    publish(.failed(problem), error: problem)
+                    return
+                }
             }
             let healthy: Double = switch outcome {
             case .failed(_, let healthy), .stalled(let healthy): healthy
@@ -121,7 +125,25 @@ public final class VideoSource: Sendable {
         max(options.stallTimeout, options.sampleRate.map { 3 / $0 } ?? 0)
     }
 
-    private func runPipeline(on control: ControlThread, everOnline: inout Bool) async -> Outcome {
+    /// Seconds a pipeline may take to stop (or to seek back to the start) before it is left
+    /// behind on its thread, logged as an error, so that a stuck GStreamer call never holds the
+    /// source (or whoever waits for `run()` to return) forever.
+    static let controlTimeout = 10.0
+
+    /// The pipeline of one attempt, touched only by jobs on that attempt's control thread.
+    private final class PipelineSlot: @unchecked Sendable {
+        var pipeline: IngestPipeline?
+        /// Whether the job that builds and starts the pipeline has returned.
+        let started = Atomic<Bool>(false)
+    }
+
+    /// Builds, runs and stops one pipeline. Each attempt has its own control thread, and
+    /// nothing here waits on it without a deadline: a pipeline stuck in a state change (a file
+    /// on a mount that stopped answering blocks in `open`) shows as a stall, and the next
+    /// attempt starts on a fresh thread while the stuck one is left behind.
+    private func runPipeline(everOnline: inout Bool) async -> Outcome {
+        let control = ControlThread(name: "sightline-\(id)")
+        defer { control.close() }
         let (events, eventSink) = AsyncStream.makeStream(of: Event.self)
         let frameSink = frameSink
         let shared = shared
@@ -153,16 +175,16 @@ public final class VideoSource: Sendable {
             },
             events: { eventSink.yield(.pipeline($0)) }
         )
-        let pipeline: IngestPipeline
-        do {
-            pipeline = try await control.run { () throws(GStreamerError) -> IngestPipeline in
+        let slot = PipelineSlot()
+        control.enqueue {
+            do throws(GStreamerError) {
                 let pipeline = try IngestPipeline(context: context)
+                slot.pipeline = pipeline
                 pipeline.start()
-                return pipeline
+            } catch {
+                eventSink.yield(.pipeline(.error(error)))
             }
-        } catch {
-            let message = (error as? GStreamerError)?.summary ?? "\(error)"
-            return .failed(maskingCredentials(message), healthyFor: 0)
+            slot.started.store(true, ordering: .releasing)
         }
         let stallTimeout = effectiveStallTimeout
         let ticker = Task {
@@ -204,8 +226,8 @@ public final class VideoSource: Sendable {
                     break loop
                 }
                 logger.debug("file ended; looping")
-                let sought = await control.run { pipeline.seekToStart() }
-                if !sought {
+                let sought = await control.run(timeout: Self.controlTimeout) { slot.pipeline?.seekToStart() ?? false }
+                if sought != true {
                     outcome = .failed("could not seek back to the start to loop", healthyFor: healthy())
                     break loop
                 }
@@ -219,7 +241,19 @@ public final class VideoSource: Sendable {
             }
         }
         ticker.cancel()
-        await control.run { pipeline.stop() }
+        let stop: @Sendable () -> Bool = {
+            slot.pipeline?.stop()
+            slot.pipeline = nil
+            return true
+        }
+        if !slot.started.load(ordering: .acquiring) {
+            // Still inside its start (blocked opening the source): its thread is stuck, so
+            // stopping waits behind it. Queue the stop and go on.
+            logger.error("pipeline is stuck starting; leaving it behind on its thread")
+            control.enqueue { _ = stop() }
+        } else if await control.run(timeout: Self.controlTimeout, stop) == nil {
+            logger.error("pipeline did not stop within \(Self.format(Self.controlTimeout)) s; leaving it behind on its thread")
+        }
         return outcome
     }
 

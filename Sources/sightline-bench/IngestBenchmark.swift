@@ -81,6 +81,16 @@ struct IngestBenchmark: AsyncParsableCommand {
                      Self.median(early), Self.median(late), Self.median(late) / Self.median(early)))
 
         print("")
+        print("Opening the file in push mode (filesrc ! queue ! decodebin) against pull mode (uridecodebin), gst-launch, 1 stream:")
+        var push: [Double] = []
+        var pull: [Double] = []
+        for _ in 0..<rounds {
+            push.append((try await Self.gstLaunch(clip, streams: 1, pipeline: Self.earlySampling, front: .sightline) - startup) / streamSeconds)
+            pull.append((try await Self.gstLaunch(clip, streams: 1, pipeline: Self.earlySampling, front: .uridecodebin) - startup) / streamSeconds)
+        }
+        print(String(format: "  push: %.4f CPU s/stream-s; pull: %.4f (push / pull %.2f)", Self.median(push), Self.median(pull), Self.median(push) / Self.median(pull)))
+
+        print("")
         print("Key frames only (Sightline, 1 stream): the decoder sees only key frames")
         var full: [Double] = []
         var keys: [Double] = []
@@ -110,13 +120,27 @@ struct IngestBenchmark: AsyncParsableCommand {
     static let lateSampling =
         "videoscale ! video/x-raw,width=398,height=224,pixel-aspect-ratio=1/1 ! videoconvert ! video/x-raw,format=RGB ! videorate drop-only=true ! video/x-raw,framerate=2/1"
 
+    /// How a file is opened: as Sightline does (`filesrc ! queue ! decodebin`, the demuxer in
+    /// push mode; see `FileFront` in SightlineMedia), or through `uridecodebin` (pull mode).
+    enum Front { case sightline, uridecodebin }
+
+    static func front(_ front: Front, _ clip: String) -> [String] {
+        switch front {
+        case .sightline:
+            ["filesrc", "location=\(clip)", "blocksize=65536", "!", "queue", "max-size-buffers=0", "max-size-time=0", "max-size-bytes=4194304",
+             "!", "decodebin", "caps=video/x-raw", "!"]
+        case .uridecodebin:
+            ["uridecodebin", "uri=file://\(clip)", "caps=video/x-raw", "!"]
+        }
+    }
+
     /// CPU seconds used by `streams` gst-launch processes run at once.
-    static func gstLaunch(_ clip: String, streams: Int, pipeline: String) async throws -> Double {
+    static func gstLaunch(_ clip: String, streams: Int, pipeline: String, front: Front = .sightline) async throws -> Double {
         let before = childCPU()
         try await withThrowingTaskGroup(of: Void.self) { group in
             for _ in 0..<streams {
                 group.addTask {
-                    let arguments = ["-q", "uridecodebin", "uri=file://\(clip)", "caps=video/x-raw", "!"]
+                    let arguments = ["-q"] + Self.front(front, clip)
                         + pipeline.split(separator: " ").map(String.init) + ["!", "fakesink", "sync=false"]
                     try await runProgram("/usr/bin/gst-launch-1.0", arguments)
                 }

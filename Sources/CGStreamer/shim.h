@@ -69,6 +69,8 @@ static inline gboolean CGStreamer_bufferIsDelta(GstBuffer *b) {
 static inline GstClockTime CGStreamer_clockTimeNone(void) { return GST_CLOCK_TIME_NONE; }
 static inline GstBuffer *CGStreamer_probeBuffer(GstPadProbeInfo *info) { return GST_PAD_PROBE_INFO_BUFFER(info); }
 static inline GstEvent *CGStreamer_probeEvent(GstPadProbeInfo *info) { return GST_PAD_PROBE_INFO_EVENT(info); }
+static inline GstQuery *CGStreamer_probeQuery(GstPadProbeInfo *info) { return GST_PAD_PROBE_INFO_QUERY(info); }
+static inline GstQueryType CGStreamer_queryType(GstQuery *q) { return GST_QUERY_TYPE(q); }
 static inline GstEventType CGStreamer_eventType(GstEvent *e) { return GST_EVENT_TYPE(e); }
 static inline void CGStreamer_errorFree(GError *e) { if (e) g_error_free(e); }
 static inline void CGStreamer_unrefMessage(GstMessage *m) { gst_message_unref(m); }

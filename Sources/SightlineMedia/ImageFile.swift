@@ -26,7 +26,7 @@ public enum ImageFile {
             pipeline = try Pipeline(
                 FileFront.description(decoderCaps: nil) + " ! videoconvert ! video/x-raw,format=RGB ! appsink name=sink sync=false max-buffers=1"
             )
-            try FileFront.setLocation(path, in: pipeline)
+            try FileFront.configure(path, in: pipeline)
         } catch {
             throw error.sightlineError(context: ["file": path])
         }

@@ -151,7 +151,7 @@ final class IngestPipeline: @unchecked Sendable {
         else { throw GStreamerError(message: "ingest pipeline is missing its elements") }
         context.sizeFilter = size
         if let file {
-            try FileFront.setLocation(file, in: pipeline)
+            try FileFront.configure(file, in: pipeline)
         } else {
             CGStreamer_setString(decode, "uri", settings.uri)
         }

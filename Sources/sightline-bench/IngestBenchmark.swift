@@ -81,11 +81,11 @@ struct IngestBenchmark: AsyncParsableCommand {
                      Self.median(early), Self.median(late), Self.median(late) / Self.median(early)))
 
         print("")
-        print("Opening the file in push mode (filesrc ! queue ! decodebin) against pull mode (uridecodebin), gst-launch, 1 stream:")
+        print("The demuxer in push mode (filesrc ! queue ! decodebin) against pull mode (uridecodebin), gst-launch, 1 stream:")
         var push: [Double] = []
         var pull: [Double] = []
         for _ in 0..<rounds {
-            push.append((try await Self.gstLaunch(clip, streams: 1, pipeline: Self.earlySampling, front: .sightline) - startup) / streamSeconds)
+            push.append((try await Self.gstLaunch(clip, streams: 1, pipeline: Self.earlySampling, front: .push) - startup) / streamSeconds)
             pull.append((try await Self.gstLaunch(clip, streams: 1, pipeline: Self.earlySampling, front: .uridecodebin) - startup) / streamSeconds)
         }
         print(String(format: "  push: %.4f CPU s/stream-s; pull: %.4f (push / pull %.2f)", Self.median(push), Self.median(pull), Self.median(push) / Self.median(pull)))
@@ -120,22 +120,22 @@ struct IngestBenchmark: AsyncParsableCommand {
     static let lateSampling =
         "videoscale ! video/x-raw,width=398,height=224,pixel-aspect-ratio=1/1 ! videoconvert ! video/x-raw,format=RGB ! videorate drop-only=true ! video/x-raw,framerate=2/1"
 
-    /// How a file is opened: as Sightline does (`filesrc ! queue ! decodebin`, the demuxer in
-    /// push mode; see `FileFront` in SightlineMedia), or through `uridecodebin` (pull mode).
-    enum Front { case sightline, uridecodebin }
+    /// How gst-launch opens the file: `uridecodebin` (the demuxer in pull mode), or with a
+    /// queue in front of decodebin (push mode). Sightline reads files in push mode without a
+    /// queue (see `FileFront` in SightlineMedia), which gst-launch cannot express.
+    enum Front { case uridecodebin, push }
 
     static func front(_ front: Front, _ clip: String) -> [String] {
         switch front {
-        case .sightline:
-            ["filesrc", "location=\(clip)", "blocksize=65536", "!", "queue", "max-size-buffers=0", "max-size-time=0", "max-size-bytes=4194304",
-             "!", "decodebin", "caps=video/x-raw", "!"]
         case .uridecodebin:
             ["uridecodebin", "uri=file://\(clip)", "caps=video/x-raw", "!"]
+        case .push:
+            ["filesrc", "location=\(clip)", "blocksize=65536", "!", "queue", "!", "decodebin", "caps=video/x-raw", "!"]
         }
     }
 
     /// CPU seconds used by `streams` gst-launch processes run at once.
-    static func gstLaunch(_ clip: String, streams: Int, pipeline: String, front: Front = .sightline) async throws -> Double {
+    static func gstLaunch(_ clip: String, streams: Int, pipeline: String, front: Front = .uridecodebin) async throws -> Double {
         let before = childCPU()
         try await withThrowingTaskGroup(of: Void.self) { group in
             for _ in 0..<streams {

@@ -195,12 +195,6 @@ final class IngestPipeline: @unchecked Sendable {
         pipeline.clearSyncHandler()
     }
 
-    /// Back to the first frame (a looping file). Call from a control thread.
-    func seekToStart() -> Bool {
-        let flags = GstSeekFlags(GST_SEEK_FLAG_FLUSH.rawValue | GST_SEEK_FLAG_KEY_UNIT.rawValue)
-        return gst_element_seek_simple(pipeline.element, GST_FORMAT_TIME, flags, 0) != 0
-    }
-
     // MARK: callbacks, on GStreamer's threads
 
     private static func context(_ user: gpointer?) -> Context {

@@ -73,6 +73,8 @@ public final class VideoSource: Sendable {
             case .ended:
                 publish(.ended)
                 return
+            case .passEnded:
+                continue
             case .failed(let message, _) where !options.isLive:
                 publish(.failed(message), error: message)
                 return
@@ -110,6 +112,8 @@ public final class VideoSource: Sendable {
         case stopped
         /// A file reached its end and does not loop.
         case ended
+        /// A looping file reached its end: the next pass starts at once, with a new pipeline.
+        case passEnded
         /// With how long the source had been delivering frames before.
         case failed(String, healthyFor: Double)
         case stalled(healthyFor: Double)
@@ -205,7 +209,8 @@ public final class VideoSource: Sendable {
             case .pipeline(.firstFrame):
                 onlineSince = .now
                 everOnline = true
-                publish(.online)
+                // A looping file's next pass is the same stream going on, not news.
+                if state != .online { publish(.online) }
             case .pipeline(.warning(let warning)):
                 lastWarning = maskingCredentials(warning.summary)
                 logger.warning("GStreamer warning", metadata: ["detail": "\(lastWarning ?? "")"])
@@ -225,12 +230,16 @@ public final class VideoSource: Sendable {
                     outcome = .ended
                     break loop
                 }
-                logger.debug("file ended; looping")
-                let sought = await control.run(timeout: Self.controlTimeout) { slot.pipeline?.seekToStart() ?? false }
-                if sought != true {
-                    outcome = .failed("could not seek back to the start to loop", healthyFor: healthy())
+                // Each pass is a new pipeline rather than a seek back to the start: the file
+                // is read in push mode (see `FileFront`), where qtdemux turns a seek into a
+                // byte seek of its upstream, and that seek sometimes never completed.
+                guard onlineSince != nil else {
+                    outcome = .failed("the file ended before its first frame, so it cannot loop", healthyFor: 0)
                     break loop
                 }
+                logger.debug("file ended; looping")
+                outcome = .passEnded
+                break loop
             case .tick:
                 let last = shared.state.withLock { $0.lastFrame }
                 let reference = max(last ?? sessionStart, sessionStart)

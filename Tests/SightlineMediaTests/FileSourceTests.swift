@@ -92,8 +92,9 @@ import Testing
         let path = directory.path("short.mp4")
         try await TestMedia.mp4(path, width: 160, height: 120, fps: 30, seconds: 1)
         let run = try SourceRun("loop", SourceOptions(uri: path, sampleRate: 10, loop: true, realtime: false, bufferedFrames: 64))
-        // One pass gives 10 frames; wait for three passes' worth.
-        #expect(await run.wait(timeout: 90) { await $0.frames.count >= 30 })
+        // One pass gives 10 frames; wait for thirty passes' worth (looping once used to work
+        // while a later pass got stuck).
+        #expect(await run.wait(timeout: 90) { await $0.frames.count >= 300 })
         await run.stop()
         let frames = await run.frames
         #expect(await run.states == [.starting, .online, .ended])

@@ -1,5 +1,6 @@
 import COpenBLAS
 import Dispatch
+import SightlineCore
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -20,7 +21,7 @@ extension CLIPModel {
         let token = TowerConfiguration(hiddenSize: 8, intermediateSize: 8, layers: 1, heads: 1, activation: .quickGELU, layerNormEps: 1e-5)
         if !includeText { config.text = token }
         if !includeVision { config.vision = token }
-        var random = SplitMix64(state: seed)
+        var random = SeededRandom(seed: seed)
         func buffer(_ count: Int, scale: Float) -> Weights {
             let buffer = FloatBuffer(count: count)
             for i in 0..<count { buffer.pointer[i] = scale * random.nextSymmetricFloat() }
@@ -129,7 +130,7 @@ public final class MatrixProductRate {
         }
         defer { munmap(mapping, bytes) }
         let a = mapping.bindMemory(to: Float.self, capacity: 3 * size * size), b = a + size * size, c = b + size * size
-        var random = SplitMix64(state: 7)
+        var random = SeededRandom(seed: 7)
         for i in 0..<(size * size) {
             a[i] = random.nextSymmetricFloat()
             b[i] = random.nextSymmetricFloat()
@@ -151,23 +152,5 @@ public final class MatrixProductRate {
             }
         }
         return max(threaded, split)
-    }
-}
-
-/// A small, fast, seeded generator for benchmark weights.
-struct SplitMix64 {
-    var state: UInt64
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    /// Uniform in [-√3, √3): unit variance.
-    mutating func nextSymmetricFloat() -> Float {
-        (Float(next() >> 40) / Float(1 << 24) * 2 - 1) * 1.7320508
     }
 }

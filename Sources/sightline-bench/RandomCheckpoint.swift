@@ -130,34 +130,17 @@ struct RandomCheckpoint {
         var length = UInt64(json.count).littleEndian
         try file.write(contentsOf: Data(bytes: &length, count: 8))
         try file.write(contentsOf: json)
-        var rng = Rng(state: 0x5EED_C11B)
+        var rng = SeededRandom(seed: 0x5EED_C11B)
         for (_, shape, fill) in list {
             let count = shape.reduce(1, *)
             var values = [Float16](repeating: 0, count: count)
             switch fill {
-            case .normal: for i in 0..<count { values[i] = Float16(rng.normal() * 0.02) }
+            case .normal: for i in 0..<count { values[i] = Float16(rng.nextNormal() * 0.02) }
             case .ones: for i in 0..<count { values[i] = 1 }
             case .zeros: break
             case .value(let v): for i in 0..<count { values[i] = Float16(v) }
             }
             try values.withUnsafeBytes { try file.write(contentsOf: Data($0)) }
-        }
-    }
-
-    struct Rng {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        /// A standard normal value (Box-Muller).
-        mutating func normal() -> Float {
-            let u1 = Double(next() >> 11 | 1) / Double(1 << 53)
-            let u2 = Double(next() >> 11) / Double(1 << 53)
-            return Float((-2 * log(u1)).squareRoot() * cos(2 * Double.pi * u2))
         }
     }
 }

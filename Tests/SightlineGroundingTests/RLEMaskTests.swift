@@ -77,7 +77,7 @@ struct RLEGolden: Decodable, Sendable, CustomTestStringConvertible {
     }
 
     @Test func randomMasksRoundTrip() throws {
-        var rng = SplitMix64(seed: 7)
+        var rng = SeededRandom(seed: 7)
         for _ in 0..<200 {
             let w = Int(rng.next() % 40) + 1, h = Int(rng.next() % 40) + 1
             let density = Double(rng.next() % 100) / 100
@@ -140,16 +140,3 @@ struct RLEGolden: Decodable, Sendable, CustomTestStringConvertible {
     }
 }
 
-/// A small deterministic generator so that randomised tests repeat exactly.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func nextFloat() -> Float { Float(next() >> 40) / Float(1 << 24) }
-}

@@ -1,3 +1,4 @@
+import SightlineCore
 import Testing
 
 @testable import SightlineProtocol

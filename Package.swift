@@ -23,6 +23,8 @@ let package = Package(
         // MARK: Shared pure types (no C module)
         .target(name: "SightlineCore"),
         .testTarget(name: "SightlineCoreTests", dependencies: ["SightlineCore"]),
+        // Test helpers shared by the test targets that run built programs (the daemon, the CLI).
+        .target(name: "SightlineTestSupport", path: "Tests/SightlineTestSupport"),
 
         // MARK: Model engine
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
@@ -37,7 +39,7 @@ let package = Package(
             // optimised even in debug builds, so the parity tests stay fast.
             swiftSettings: [.unsafeFlags(["-Ounchecked"])]
         ),
-        .testTarget(name: "SightlineModelTests", dependencies: ["SightlineModel", "SightlineMedia"]),
+        .testTarget(name: "SightlineModelTests", dependencies: ["SightlineModel", "SightlineMedia", "SightlineTestSupport"]),
 
         // MARK: Media ingest
         .systemLibrary(
@@ -76,7 +78,7 @@ let package = Package(
         .testTarget(
             name: "SightlinePipelineTests",
             dependencies: ["SightlinePipeline", "SightlineGrounding", "SightlineModel", "SightlineMedia", "SightlineCore",
-                           .product(name: "Logging", package: "swift-log")]
+                           "SightlineTestSupport", .product(name: "Logging", package: "swift-log")]
         ),
 
         // MARK: Daemon and protocol
@@ -114,8 +116,6 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
-        // Test helpers shared by the test targets that start the daemon.
-        .target(name: "SightlineTestSupport", path: "Tests/SightlineTestSupport"),
         .testTarget(
             name: "SightlineDaemonTests",
             dependencies: [
@@ -146,6 +146,7 @@ let package = Package(
             dependencies: [
                 "SightlineHub",
                 "SightlineCore",
+                "SightlineTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

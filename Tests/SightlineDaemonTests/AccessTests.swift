@@ -2,12 +2,13 @@ import Foundation
 import SightlineCore
 import SightlineDaemon
 import SightlineProtocol
+import SightlineTestSupport
 import Testing
 
 /// `SO_PEERCRED` checks with a second uid: the client runs as `nobody` through `setpriv`.
 @Suite(.serialized) struct AccessTests {
     static func asNobody(_ arguments: [String]) async throws -> (status: Int32, stdout: String, stderr: String) {
-        try await runProgram("/usr/bin/setpriv", ["--reuid=nobody", "--regid=nogroup", "--clear-groups", DaemonProcess.executable("sightline")] + arguments)
+        try await ChildProcesses.run("/usr/bin/setpriv", ["--reuid=nobody", "--regid=nogroup", "--clear-groups", DaemonProcess.executable("sightline")] + arguments)
     }
 
     @Test func otherUsersCannotConnectToTheDefaultSocket() async throws {
@@ -41,7 +42,7 @@ import Testing
         let query = try await Self.asNobody(["query", "add", "a bike", "--socket", daemon.socket])
         #expect(query.stderr.contains("query.add is not allowed"))
         // Root (the daemon's own user here) still may.
-        let own = try await runProgram(DaemonProcess.executable("sightline"), ["stream", "add", "/videos/a.mp4", "--id", "a", "--socket", daemon.socket])
+        let own = try await ChildProcesses.run(DaemonProcess.executable("sightline"), ["stream", "add", "/videos/a.mp4", "--id", "a", "--socket", daemon.socket])
         #expect(own.status == 0 && own.stdout == "a\n")
         #expect(await daemon.stop() == 0)
     }

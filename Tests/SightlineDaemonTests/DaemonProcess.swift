@@ -25,17 +25,7 @@ final class DaemonProcess: @unchecked Sendable {
     /// loads in an instant.
     static let tinyModel = fixtures.appendingPathComponent("clip/tiny-gelu-p14").path
 
-    /// Built products live next to the test bundle.
-    static var productsDirectory: String {
-        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-        var dir = (exe as NSString).deletingLastPathComponent
-        while !dir.isEmpty, dir != "/", !FileManager.default.fileExists(atPath: dir + "/sightlined") {
-            dir = (dir as NSString).deletingLastPathComponent
-        }
-        return dir
-    }
-
-    static func executable(_ name: String) -> String { productsDirectory + "/" + name }
+    static func executable(_ name: String) -> String { BuiltProducts.path(name) }
 
     /// Directories of runs that were killed before they could clean up (their daemons died
     /// with them): removed once per test process when older than an hour, which no run is.
@@ -142,10 +132,4 @@ final class DaemonProcess: @unchecked Sendable {
             process.waitUntilExit()
         }
     }
-}
-
-/// Runs a program to its end (killed if it runs for two minutes) and returns its status and
-/// output.
-func runProgram(_ path: String, _ arguments: [String]) async throws -> (status: Int32, stdout: String, stderr: String) {
-    try await ChildProcesses.run(path, arguments)
 }

@@ -2,6 +2,7 @@ import Foundation
 import SightlineCore
 import SightlineDaemon
 import SightlineProtocol
+import SightlineTestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -43,7 +44,7 @@ import Glibc
             }
             #expect(daemon.log().contains("running the bundled tiny test model"), "\(daemon.log())")
             #expect(daemon.log().contains("sightline model pull openai/clip-vit-base-patch16"))
-            let shown = try await runProgram(layout.prefix + "/bin/sightline", ["status", "--socket", daemon.socket])
+            let shown = try await ChildProcesses.run(layout.prefix + "/bin/sightline", ["status", "--socket", daemon.socket])
             #expect(shown.status == 0, "\(shown.stderr)")
             #expect(shown.stdout.contains("bundled tiny test model") && shown.stdout.contains("its matches mean nothing")
                     && shown.stdout.contains("sightline model pull openai/clip-vit-base-patch16"), "\(shown.stdout)")

@@ -2,6 +2,7 @@ import Foundation
 import SightlineCore
 import SightlineDaemon
 import SightlineProtocol
+import SightlineTestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -82,7 +83,7 @@ import Glibc
         try FileManager.default.createDirectory(atPath: daemon.stateDirectory, withIntermediateDirectories: true)
         let file = daemon.stateDirectory + "/state.json"
         try Data("{\"version\":1,\"streams\":[{\"id\":\"cam1\"".utf8).write(to: URL(fileURLWithPath: file))
-        let result = try await runProgram(DaemonProcess.executable("sightlined"), ["--socket", daemon.socket, "--state-dir", daemon.stateDirectory, "--model", DaemonProcess.tinyModel])
+        let result = try await ChildProcesses.run(DaemonProcess.executable("sightlined"), ["--socket", daemon.socket, "--state-dir", daemon.stateDirectory, "--model", DaemonProcess.tinyModel])
         #expect(result.status == 1)
         #expect(result.stderr.contains("\(file) is damaged"))
         // Nothing was overwritten.

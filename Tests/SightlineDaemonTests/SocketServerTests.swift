@@ -4,6 +4,7 @@ import NIOPosix
 import SightlineCore
 import SightlineDaemon
 import SightlineProtocol
+import SightlineTestSupport
 import Testing
 
 /// The real daemon process on a real socket, fed broken and hostile input.
@@ -156,10 +157,10 @@ import Testing
         let daemon = try DaemonProcess()
         defer { daemon.cleanUp() }
         try await daemon.start()
-        let second = try await runProgram(DaemonProcess.executable("sightlined"), ["--socket", daemon.socket, "--state-dir", daemon.directory + "/other", "--model", DaemonProcess.tinyModel])
+        let second = try await ChildProcesses.run(DaemonProcess.executable("sightlined"), ["--socket", daemon.socket, "--state-dir", daemon.directory + "/other", "--model", DaemonProcess.tinyModel])
         #expect(second.status != 0)
         #expect(second.stderr.contains("another sightlined is listening on \(daemon.socket)"))
-        let third = try await runProgram(DaemonProcess.executable("sightlined"), ["--socket", daemon.directory + "/b.sock", "--state-dir", daemon.stateDirectory, "--model", DaemonProcess.tinyModel])
+        let third = try await ChildProcesses.run(DaemonProcess.executable("sightlined"), ["--socket", daemon.directory + "/b.sock", "--state-dir", daemon.stateDirectory, "--model", DaemonProcess.tinyModel])
         #expect(third.status != 0)
         #expect(third.stderr.contains("another sightlined is using the state directory"))
         // The first one is untouched.
@@ -171,7 +172,7 @@ import Testing
     }
 
     @Test func theClientSaysWhenNoDaemonListens() async throws {
-        let result = try await runProgram(DaemonProcess.executable("sightline"), ["status", "--socket", "/tmp/sightline-none/absent.sock"])
+        let result = try await ChildProcesses.run(DaemonProcess.executable("sightline"), ["status", "--socket", "/tmp/sightline-none/absent.sock"])
         #expect(result.status == 69)
         #expect(result.stderr.contains("no sightlined is listening on /tmp/sightline-none/absent.sock"))
     }

@@ -1,36 +1,11 @@
 import Foundation
+import SightlineTestSupport
 import Testing
 
 /// `sightline model pull|ls|rm` as a user runs them, against the local hub.
 @Suite struct ModelCommandTests {
-    static let sightline = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent().appendingPathComponent("sightline")
-
     func run(_ arguments: [String], environment: [String: String]) async throws -> (status: Int32, stdout: String, stderr: String) {
-        try await withCheckedThrowingContinuation { continuation in
-            Thread {
-                do {
-                    let process = Process()
-                    process.executableURL = Self.sightline
-                    process.arguments = arguments
-                    process.environment = environment
-                    let out = FileManager.default.temporaryDirectory.appendingPathComponent("out-\(UUID().uuidString)")
-                    let err = FileManager.default.temporaryDirectory.appendingPathComponent("err-\(UUID().uuidString)")
-                    _ = FileManager.default.createFile(atPath: out.path, contents: nil)
-                    _ = FileManager.default.createFile(atPath: err.path, contents: nil)
-                    defer {
-                        try? FileManager.default.removeItem(at: out)
-                        try? FileManager.default.removeItem(at: err)
-                    }
-                    process.standardOutput = try FileHandle(forWritingTo: out)
-                    process.standardError = try FileHandle(forWritingTo: err)
-                    try process.run()
-                    process.waitUntilExit()
-                    continuation.resume(returning: (process.terminationStatus, try String(contentsOf: out, encoding: .utf8), try String(contentsOf: err, encoding: .utf8)))
-                } catch {
-                    continuation.resume(throwing: error)
-                }
-            }.start()
-        }
+        try await ChildProcesses.run(BuiltProducts.path("sightline"), arguments, environment: environment)
     }
 
     @Test func pullListAndRemoveThroughTheCommandLine() async throws {

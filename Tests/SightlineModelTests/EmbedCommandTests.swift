@@ -1,6 +1,7 @@
 import Foundation
 import SightlineCore
 import SightlineMedia
+import SightlineTestSupport
 import Testing
 
 /// `sightline embed` end to end: the built binary, PNG files decoded by GStreamer, JSON out.
@@ -8,27 +9,9 @@ import Testing
 struct EmbedCommandTests {
     static let model = Fixtures.directory("tiny-gelu-p14")
 
-    /// The `sightline` executable beside the test bundle (`swift build --build-tests` builds both).
-    static var binary: String {
-        URL(fileURLWithPath: ProcessInfo.processInfo.arguments[0]).deletingLastPathComponent().appendingPathComponent("sightline").path
-    }
-
-    static func run(_ arguments: [String]) throws -> (status: Int32, output: String, error: String) {
-        guard FileManager.default.isExecutableFile(atPath: binary) else {
-            Issue.record("no sightline binary at \(binary): build with `swift build --build-tests`")
-            return (-1, "", "")
-        }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = arguments
-        let output = Pipe(), error = Pipe()
-        process.standardOutput = output
-        process.standardError = error
-        try process.run()
-        let out = output.fileHandleForReading.readDataToEndOfFile()
-        let err = error.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: out, as: UTF8.self), String(decoding: err, as: UTF8.self))
+    static func run(_ arguments: [String]) async throws -> (status: Int32, output: String, error: String) {
+        let r = try await ChildProcesses.run(BuiltProducts.path("sightline"), arguments)
+        return (r.status, r.stdout, r.stderr)
     }
 
     static func json(_ text: String) throws -> [String: Any] {
@@ -40,7 +23,7 @@ struct EmbedCommandTests {
     }
 
     @Test("texts and PNG images give the reference embeddings, pooled and dense")
-    func embeddings() throws {
+    func embeddings() async throws {
         let golden = try Fixtures.golden("tiny-gelu-p14")
         let directory = try Fixtures.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
@@ -50,7 +33,7 @@ struct EmbedCommandTests {
             try ImageFile.writePNG(Fixtures.image(width: spec.width, height: spec.height, seed: spec.seed), to: path)
             files.append(path)
         }
-        let pooled = try Self.run(["embed", "--model", Self.model, "--json"] + golden.texts.prefix(3).flatMap { ["--text", $0] }
+        let pooled = try await Self.run(["embed", "--model", Self.model, "--json"] + golden.texts.prefix(3).flatMap { ["--text", $0] }
                                   + files.flatMap { ["--image", $0] })
         #expect(pooled.status == 0, "\(pooled.error)")
         let result = try Self.json(pooled.output)
@@ -72,7 +55,7 @@ struct EmbedCommandTests {
         let frame = golden.dense[0]
         let framePath = "\(directory)/frame.png"
         try ImageFile.writePNG(Fixtures.image(width: frame.width, height: frame.height, seed: frame.seed), to: framePath)
-        let dense = try Self.run(["embed", "--model", Self.model, "--image", framePath, "--dense", "--full-frame",
+        let dense = try await Self.run(["embed", "--model", Self.model, "--image", framePath, "--dense", "--full-frame",
                                   "--short-side", "\(frame.short_side)", "--json"])
         #expect(dense.status == 0, "\(dense.error)")
         let denseImage = try #require((try Self.json(dense.output)["images"] as? [[String: Any]])?.first)
@@ -80,34 +63,34 @@ struct EmbedCommandTests {
         let patches = (denseImage["patches"] as? [Any] ?? []).flatMap { Self.floats($0) }
         #expect(Fixtures.maxAbsDifference(patches, frame.values) <= 1e-4)
 
-        let fullFrame = try Self.run(["embed", "--model", Self.model, "--image", framePath, "--full-frame",
+        let fullFrame = try await Self.run(["embed", "--model", Self.model, "--image", framePath, "--full-frame",
                                       "--short-side", "\(frame.short_side)", "--json"])
         let fullFrameImage = try #require((try Self.json(fullFrame.output)["images"] as? [[String: Any]])?.first)
         #expect(Fixtures.maxAbsDifference(Self.floats(fullFrameImage["embedding"]), frame.pooled) <= 1e-4)
     }
 
     @Test("bad input is a clear error with a non-zero status")
-    func badInput() throws {
+    func badInput() async throws {
         let directory = try Fixtures.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let missingModel = try Self.run(["embed", "--model", "\(directory)/none", "--text", "a cat"])
+        let missingModel = try await Self.run(["embed", "--model", "\(directory)/none", "--text", "a cat"])
         #expect(missingModel.status != 0 && missingModel.error.contains("\(directory)/none"))
 
         let notAnImage = "\(directory)/notes.png"
         try Data("not a picture".utf8).write(to: URL(fileURLWithPath: notAnImage))
-        let badImage = try Self.run(["embed", "--model", Self.model, "--image", notAnImage])
+        let badImage = try await Self.run(["embed", "--model", Self.model, "--image", notAnImage])
         #expect(badImage.status != 0 && badImage.error.contains(notAnImage))
 
-        let missingImage = try Self.run(["embed", "--model", Self.model, "--image", "\(directory)/absent.jpg"])
+        let missingImage = try await Self.run(["embed", "--model", Self.model, "--image", "\(directory)/absent.jpg"])
         #expect(missingImage.status != 0 && missingImage.error.contains("absent.jpg"))
 
-        let nothing = try Self.run(["embed", "--model", Self.model])
+        let nothing = try await Self.run(["embed", "--model", Self.model])
         #expect(nothing.status != 0 && nothing.error.contains("--text"))
 
-        let denseWithoutImage = try Self.run(["embed", "--model", Self.model, "--text", "x", "--dense"])
+        let denseWithoutImage = try await Self.run(["embed", "--model", Self.model, "--text", "x", "--dense"])
         #expect(denseWithoutImage.status != 0)
 
-        let tooSmall = try Self.run(["embed", "--model", Self.model, "--image", notAnImage, "--full-frame", "--short-side", "3"])
+        let tooSmall = try await Self.run(["embed", "--model", Self.model, "--image", notAnImage, "--full-frame", "--short-side", "3"])
         #expect(tooSmall.status != 0)
     }
 }

@@ -10,10 +10,10 @@ import SightlineMedia
 /// no background words and no contrast between queries every query holds everywhere, which
 /// makes tubes certain.
 @Suite(.serialized) struct CommandTests {
-    @Test func groundWritesEventsPicturesAndContactSheets() throws {
+    @Test func groundWritesEventsPicturesAndContactSheets() async throws {
         let out = try Support.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: out) }
-        let result = try Support.run(["ground", Support.clip, "--query", "a boy riding a bike", "--query", "a tree",
+        let result = try await Support.run(["ground", Support.clip, "--query", "a boy riding a bike", "--query", "a tree",
                                       "--model", Support.tinyModel, "--out", out, "--background", "", "--no-query-contrast",
                                       "--refine-max-side", "64", "--sample-rate", "4"])
         #expect(result.status == 0, "\(result.stderr)")
@@ -52,25 +52,25 @@ import SightlineMedia
         #expect(result.stdout.contains("events: \(out)/events.jsonl (\(events.count) events)"))
     }
 
-    @Test func groundReportsBadInput() throws {
+    @Test func groundReportsBadInput() async throws {
         let out = try Support.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: out) }
-        let missing = try Support.run(["ground", out + "/nope.mp4", "--query", "x", "--model", Support.tinyModel, "--out", out])
+        let missing = try await Support.run(["ground", out + "/nope.mp4", "--query", "x", "--model", Support.tinyModel, "--out", out])
         #expect(missing.status != 0 && missing.stderr.contains("file_not_found"), "\(missing.stderr)")
         let notVideo = out + "/text.mp4"
         try "not a video".write(toFile: notVideo, atomically: true, encoding: .utf8)
-        let corrupt = try Support.run(["ground", notVideo, "--query", "x", "--model", Support.tinyModel, "--out", out + "/o"])
+        let corrupt = try await Support.run(["ground", notVideo, "--query", "x", "--model", Support.tinyModel, "--out", out + "/o"])
         #expect(corrupt.status != 0 && corrupt.stderr.contains("invalid_file"), "\(corrupt.stderr)")
-        let noModel = try Support.run(["ground", Support.clip, "--query", "x", "--model", out + "/no-model", "--out", out + "/o"])
+        let noModel = try await Support.run(["ground", Support.clip, "--query", "x", "--model", out + "/no-model", "--out", out + "/o"])
         #expect(noModel.status != 0 && noModel.stderr.contains("model directory"), "\(noModel.stderr)")
-        let noQuery = try Support.run(["ground", Support.clip, "--model", Support.tinyModel, "--out", out + "/o"])
+        let noQuery = try await Support.run(["ground", Support.clip, "--model", Support.tinyModel, "--out", out + "/o"])
         #expect(noQuery.status != 0 && noQuery.stderr.contains("--query"), "\(noQuery.stderr)")
     }
 
-    @Test func evalScoresEveryCase() throws {
+    @Test func evalScoresEveryCase() async throws {
         let out = try Support.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: out) }
-        let result = try Support.run(["eval", "--davis", Support.davisSubset, "--expressions", Support.davisSubset + "/expressions.csv",
+        let result = try await Support.run(["eval", "--davis", Support.davisSubset, "--expressions", Support.davisSubset + "/expressions.csv",
                                       "--model", Support.tinyModel, "--out", out + "/scores.json", "--fps", "3",
                                       "--background", "", "--refine-max-side", "64"])
         #expect(result.status == 0, "\(result.stderr)")
@@ -89,8 +89,8 @@ import SightlineMedia
         }
     }
 
-    @Test func evalReportsBadDatasets() throws {
-        let bad = try Support.run(["eval", "--davis", "/nonexistent", "--expressions", "/nonexistent.csv", "--model", Support.tinyModel])
+    @Test func evalReportsBadDatasets() async throws {
+        let bad = try await Support.run(["eval", "--davis", "/nonexistent", "--expressions", "/nonexistent.csv", "--model", Support.tinyModel])
         #expect(bad.status != 0 && bad.stderr.contains("DAVIS root"), "\(bad.stderr)")
     }
 }

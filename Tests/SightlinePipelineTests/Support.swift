@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import SightlineTestSupport
 
 /// Fixture paths and a way to run the built `sightline` binary.
 enum Support {
@@ -11,38 +12,11 @@ enum Support {
 
     static let logger = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
 
-    /// Built products live next to the test binary.
-    static var sightline: String {
-        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-        var dir = (exe as NSString).deletingLastPathComponent
-        while !dir.isEmpty, dir != "/", !FileManager.default.fileExists(atPath: dir + "/sightline") {
-            dir = (dir as NSString).deletingLastPathComponent
-        }
-        return dir + "/sightline"
-    }
-
-    struct Result { var status: Int32; var stdout: String; var stderr: String }
+    static let sightline = BuiltProducts.path("sightline")
 
     /// Runs `sightline` with `arguments` to completion.
-    static func run(_ arguments: [String]) throws -> Result {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: sightline)
-        process.arguments = arguments
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        // Read both pipes while the process runs, so neither fills up and blocks it.
-        let group = DispatchGroup()
-        nonisolated(unsafe) var stdout = Data(), stderr = Data()
-        group.enter()
-        DispatchQueue.global().async { stdout = out.fileHandleForReading.readDataToEndOfFile(); group.leave() }
-        group.enter()
-        DispatchQueue.global().async { stderr = err.fileHandleForReading.readDataToEndOfFile(); group.leave() }
-        process.waitUntilExit()
-        group.wait()
-        return Result(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
-                      stderr: String(decoding: stderr, as: UTF8.self))
+    static func run(_ arguments: [String]) async throws -> (status: Int32, stdout: String, stderr: String) {
+        try await ChildProcesses.run(sightline, arguments)
     }
 
     static func temporaryDirectory() throws -> String {

@@ -1,13 +1,13 @@
-import Dispatch
 import Foundation
+import SightlineTestSupport
 
 /// Paths of the package under test.
 enum Package {
     /// The source tree: this file is `<root>/Tests/SightlineSystemdTests/Tools.swift`.
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    /// Where SwiftPM put the executables: beside the test bundle.
-    static let products = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
-    static let sightline = products.appendingPathComponent("sightline")
+    /// Where SwiftPM put the executables.
+    static let products = URL(fileURLWithPath: BuiltProducts.directory)
+    static let sightline = URL(fileURLWithPath: BuiltProducts.path("sightline"))
 }
 
 struct ToolResult: Sendable {
@@ -16,37 +16,13 @@ struct ToolResult: Sendable {
     var stderr: String
 }
 
-/// Runs a program to completion on a thread of its own (never the cooperative pool, nor
-/// the global queues, whose few threads other tests share). Output goes through temporary
-/// files, so a chatty program never waits for a reader.
+/// Runs a program to completion (a bare name is looked up on PATH), with the runner every
+/// test target shares: off the cooperative pool, output through files, killed if it hangs.
 func runTool(_ arguments: [String], environment: [String: String]? = nil) async throws -> ToolResult {
-    try await withCheckedThrowingContinuation { continuation in
-        let thread = Thread {
-            continuation.resume(with: Result { try runToolBlocking(arguments, environment: environment) })
-        }
-        thread.start()
-    }
-}
-
-private func runToolBlocking(_ arguments: [String], environment: [String: String]?) throws -> ToolResult {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: arguments[0].hasPrefix("/") ? arguments[0] : "/usr/bin/env")
-    process.arguments = arguments[0].hasPrefix("/") ? Array(arguments.dropFirst()) : arguments
-    if let environment { process.environment = environment }
-    let out = FileManager.default.temporaryDirectory.appendingPathComponent("tool-out-\(UUID().uuidString)")
-    let err = FileManager.default.temporaryDirectory.appendingPathComponent("tool-err-\(UUID().uuidString)")
-    _ = FileManager.default.createFile(atPath: out.path, contents: nil)
-    _ = FileManager.default.createFile(atPath: err.path, contents: nil)
-    defer {
-        try? FileManager.default.removeItem(at: out)
-        try? FileManager.default.removeItem(at: err)
-    }
-    process.standardOutput = try FileHandle(forWritingTo: out)
-    process.standardError = try FileHandle(forWritingTo: err)
-    process.standardInput = FileHandle.nullDevice
-    try process.run()
-    process.waitUntilExit()
-    return ToolResult(status: process.terminationStatus, stdout: try String(contentsOf: out, encoding: .utf8), stderr: try String(contentsOf: err, encoding: .utf8))
+    let absolute = arguments[0].hasPrefix("/")
+    let r = try await ChildProcesses.run(absolute ? arguments[0] : "/usr/bin/env", absolute ? Array(arguments.dropFirst()) : arguments,
+                                         environment: environment)
+    return ToolResult(status: r.status, stdout: r.stdout, stderr: r.stderr)
 }
 
 /// A fresh directory under the temporary directory.

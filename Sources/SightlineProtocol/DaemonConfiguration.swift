@@ -44,7 +44,7 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var defaultShortSide: Int = StreamSpec.defaultShortSide
     public var maxStreams: Int = 64
     public var defaultThreshold: Double = QuerySpec.defaultThreshold
-    public var defaultMinDuration: Double = 0
+    public var defaultMinDuration: Double = 0.3
     public var maxQueries: Int = 256
 
     // [subscribers]

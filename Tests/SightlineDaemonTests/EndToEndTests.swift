@@ -25,11 +25,14 @@ import Testing
             #expect(status["model"]?["test_model"] == true)
             #expect(status["model"]?["note"]?.stringValue?.contains("sightline model pull openai/clip-vit-base-patch16") == true)
             // The tiny model's probabilities mean nothing; a low threshold makes sure it matches.
-            let query = try await client.request(.queryAdd(QuerySpec(text: "a person riding a bike", threshold: 0.05)))
+            let query = try await client.request(.queryAdd(QuerySpec(text: "a person riding a bike", threshold: 0.05, minDuration: 0)))
             let queryID = query["query"]!["id"]!.stringValue!
             // The same text with thresholds and minimum durations of their own: each query's
             // values govern its own tubes, whatever the other queries of the stream ask for.
-            let strict = try await client.request(.queryAdd(QuerySpec(text: "a person riding a bike", threshold: 0.99)))["query"]!["id"]!
+            let strictQuery = try await client.request(.queryAdd(QuerySpec(text: "a person riding a bike", threshold: 0.99)))["query"]!
+            let strict = strictQuery["id"]!
+            // A query added without a minimum duration gets the configured default.
+            #expect(strictQuery["min_duration"] == 0.3)
             let patient = try await client.request(.queryAdd(QuerySpec(text: "a person riding a bike", threshold: 0.05, minDuration: 1)))["query"]!["id"]!
             _ = try await client.request(.subscribe(Subscription(streams: ["bmx"], detail: .rle)))
             _ = try await client.request(.streamAdd(StreamSpec(id: "bmx", uri: clip, fps: 4)))

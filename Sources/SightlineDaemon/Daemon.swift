@@ -94,12 +94,14 @@ public struct Daemon: Sendable {
             "\(registry.streams.count) streams, \(registry.queries.count) queries, \(bus.subscriberCount) subscribers"
         }
         registry.observe { _ in hooks.status(summary()) }
+        let (serving, servingStarted) = AsyncStream<Never>.makeStream()
         let server = SocketServer(
             target: target, handler: handler, bus: bus, stats: stats, eventLoopGroup: eventLoops,
             subscriberQueue: config.subscriberQueue, stuckAfter: .milliseconds(Int(config.subscriberStuckSeconds * 1000)),
             logger: logger, onReady: {
                 hooks.ready()
                 hooks.status(summary())
+                servingStarted.finish()
             })
         let frameQueue = FrameQueue(framesPerStream: config.framesPerStream) { stats.dropped($0) }
         let scheduler = Scheduler(queue: frameQueue, grounder: try makeGrounder(), bus: bus, stats: stats, queries: registry.queries,
@@ -119,7 +121,7 @@ public struct Daemon: Sendable {
             ConfigurationReload(running: config, load: $0, registry: registry, scheduler: scheduler, server: server, hooks: hooks,
                                 summary: summary, logger: logger)
         }
-        services.append(SignalService(logger: logger) {
+        services.append(SignalService(serving: serving, logger: logger) {
             if let reload {
                 await reload.reload()
             } else {
@@ -149,13 +151,23 @@ public struct Daemon: Sendable {
     }
 }
 
-/// Listens for SIGHUP and reloads, one reload at a time.
+/// Listens for SIGHUP and reloads, one reload at a time, once the socket serves (so that the
+/// reload's `READY=1` never comes before the first one). A SIGHUP received while the daemon
+/// started (`EarlyHangup`) is reloaded then.
 struct SignalService: Service {
+    /// Ends when the socket server accepts connections.
+    let serving: AsyncStream<Never>
     let logger: Logger
     let reload: @Sendable () async -> Void
 
     func run() async throws {
         let signals = await UnixSignalsSequence(trapping: .sighup)
+        for await _ in serving.cancelOnGracefulShutdown() {}
+        if Task.isCancelled || Task.isShuttingDownGracefully { return }
+        if EarlyHangup.take() {
+            logger.info("SIGHUP came while the daemon started: reloading the configuration now")
+            await reload()
+        }
         for await _ in signals.cancelOnGracefulShutdown() {
             logger.info("SIGHUP: reloading the configuration")
             await reload()

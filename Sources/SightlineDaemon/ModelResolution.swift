@@ -28,6 +28,7 @@ public enum ModelResolution {
             executable: URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath())
         let (path, reason) = try choose(configuration, resolver: resolver)
         let threads = configuration.engineThreads
+        logger.info("loading the model", metadata: ["path": "\(path)", "from": "\(reason)"])
         let model: CLIPModel = try await withCheckedThrowingContinuation { continuation in
             DedicatedThread.start(name: "sl-model-load") {
                 continuation.resume(with: Result { try CLIPModel(directory: path, threads: threads, logger: logger) })

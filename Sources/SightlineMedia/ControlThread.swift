@@ -27,8 +27,10 @@ final class ControlThread: @unchecked Sendable {
             }
             enqueue {
                 let result = body()
-                timer.cancel()
+                // Resume before cancelling the timer: a cancelled timer resumes with nil at
+                // once, and would otherwise report a job that finished as timed out.
                 once.resume(result)
+                timer.cancel()
             }
         }
     }

@@ -66,6 +66,9 @@ public struct IngestStatistics: Sendable, Hashable {
     public var pixelAllocations = 0
     /// Pipelines started (1 + restarts).
     public var pipelinesStarted = 0
+    /// Started pipelines whose GStreamer objects have been freed: all but the running one,
+    /// once each is stopped. Fewer means pipelines are kept alive (a leak per restart).
+    public var pipelinesReleased = 0
 }
 
 /// The state shared by a source's callbacks, on GStreamer's streaming threads, and by the task
@@ -183,6 +186,8 @@ final class IngestPipeline: @unchecked Sendable {
     /// Starts playing; errors arrive as events. Call from a control thread.
     func start() {
         context.shared.state.withLock { $0.statistics.pipelinesStarted += 1 }
+        let object = UnsafeMutableRawPointer(pipeline.element).assumingMemoryBound(to: GObject.self)
+        g_object_weak_ref(object, IngestPipeline.released, Unmanaged.passRetained(context.shared).toOpaque())
         pipeline.setState(GST_STATE_PLAYING)
     }
 
@@ -234,6 +239,12 @@ final class IngestPipeline: @unchecked Sendable {
         }
         if first { context.events(.firstFrame) }
         return GST_FLOW_OK
+    }
+
+    /// Runs when GStreamer frees the pipeline (a weak reference's notification).
+    private static let released: GWeakNotify = { user, _ in
+        let shared = Unmanaged<IngestShared>.fromOpaque(user!).takeRetainedValue()
+        shared.state.withLock { $0.statistics.pipelinesReleased += 1 }
     }
 
     private static let countDecoded: GstPadProbeCallback = { _, _, user in
@@ -313,8 +324,13 @@ final class IngestPipeline: @unchecked Sendable {
         }
     }
 
+    /// Every message ends here and is dropped. A sync handler that drops a message owns it
+    /// and must release it (the bus does not): a message holds its source element, so one
+    /// left alive keeps the whole pipeline alive, and a looping file or a reconnecting camera
+    /// would leak a pipeline each time.
     private static let busMessage: GstBusSyncHandler = { _, message, user in
         guard let message else { return GST_BUS_DROP }
+        defer { CGStreamer_unrefMessage(message) }
         let context = IngestPipeline.context(user)
         switch CGStreamer_messageType(message) {
         case GST_MESSAGE_ERROR:

@@ -33,6 +33,8 @@ struct CLIPConfiguration: Sendable, Equatable {
     var patchSize = 32
     var projectionDim = 512
     var isTestModel = false
+    /// The checkpoint's own name (`_name_or_path`, as `transformers` records it), if any.
+    var recordedName: String?
 
     var gridSize: Int { imageSize / patchSize }
 
@@ -110,6 +112,7 @@ struct CLIPConfiguration: Sendable, Equatable {
         patchSize = try reader.squareInt(visionJSON, "patch_size", in: "vision_config", default: 32)
         projectionDim = try reader.int(root, "projection_dim", in: "config", default: 512)
         isTestModel = root["sightline_test_model"] as? Bool ?? false
+        recordedName = (root["_name_or_path"] as? String).flatMap { $0.isEmpty ? nil : $0 }
         let channels = try reader.int(visionJSON, "num_channels", in: "vision_config", default: 3)
 
         for (tower, config) in [("text_config", text), ("vision_config", vision)] {

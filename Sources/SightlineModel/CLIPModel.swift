@@ -100,12 +100,7 @@ public final class CLIPModel: Sendable {
         let logitScale = Foundation.exp(try reader.scalar("logit_scale"))
         let storage = file.tensors["vision_model.embeddings.patch_embedding.weight"]?.dtypeName ?? "F32"
 
-        var name = (directory as NSString).lastPathComponent
-        if let data = FileManager.default.contents(atPath: path("config.json")),
-           let json = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any],
-           let recorded = json["_name_or_path"] as? String, !recorded.isEmpty {
-            name = recorded
-        }
+        let name = config.recordedName ?? (directory as NSString).lastPathComponent
         try self.init(name: name, directory: directory, config: config, tokenizer: tokenizer, text: text, vision: vision,
                       preprocessor: preprocessor, logitScale: logitScale, storage: storage, threads: threads)
         logger.info("loaded CLIP model", metadata: [

@@ -45,6 +45,7 @@ struct SightlinedCommand: AsyncParsableCommand {
     var checkConfig = false
 
     func run() async throws {
+        EarlyHangup.catchUntilServing()
         let environment = ProcessInfo.processInfo.environment
         let run = RunEnvironment(variables: environment, uid: geteuid(), home: NSHomeDirectory())
         let loader = ConfigurationLoader(explicitFile: config, environment: environment, run: run, socket: socket,

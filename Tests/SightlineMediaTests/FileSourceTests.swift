@@ -102,6 +102,11 @@ import Testing
         // decoding sees gaps where frames were dropped).
         #expect(zip(frames, frames.dropFirst()).contains { $1.pts < $0.pts })
         #expect(zip(frames, frames.dropFirst()).allSatisfy { $0.seq < $1.seq })
+        // Each pass's pipeline is freed once stopped (a bus message left alive once kept
+        // every pipeline alive: 1.3 MiB a pass).
+        let statistics = run.source.statistics
+        #expect(statistics.pipelinesStarted >= 30)
+        #expect(statistics.pipelinesReleased == statistics.pipelinesStarted, "\(statistics)")
     }
 
     // MARK: bad input: a clear failed status, never a crash

@@ -86,7 +86,10 @@ import Testing
         // Sequence numbers carry on across the reconnect.
         let frames = await run.frames
         #expect(frames.map(\.seq) == (0..<UInt64(frames.count)).map { $0 })
-        #expect(run.source.statistics.pipelinesStarted >= 2)
+        let statistics = run.source.statistics
+        #expect(statistics.pipelinesStarted >= 2)
+        // The pipelines of the failed attempts were freed too.
+        #expect(statistics.pipelinesReleased == statistics.pipelinesStarted, "\(statistics)")
     }
 
     @Test func severalStreamsAtOnce() async throws {

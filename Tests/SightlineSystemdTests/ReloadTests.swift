@@ -178,6 +178,66 @@ import Testing
         #expect(await daemon.waitForExit() == 0, "\(daemon.log)")
     }
 
+    /// A SIGHUP while the daemon starts, before its signal service has taken SIGHUP over,
+    /// does not end it: the reload happens once the socket serves, with the file as it is
+    /// then, after the first `READY=1`. The test holds the daemon at that point through its
+    /// log: stderr is a pipe the test has filled, so the daemon stops at its first log line
+    /// ("loading the model") until the test reads the pipe.
+    @Test(.timeLimit(.minutes(2))) func aSIGHUPWhileTheDaemonStartsIsReloadedOnceTheSocketServes() async throws {
+        let directory = try temporaryDirectory("reload-early")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let config = directory.appendingPathComponent("sightlined.toml")
+        let before = "[stream.cam1]\nuri = \"rtsp://127.0.0.1:1/cam1\"\n"
+        try before.write(to: config, atomically: true, encoding: .utf8)
+        let daemon = try DaemonUnderTest(watchdogUSec: nil, environment: ["SIGHTLINE_CONFIG": config.path], logLevel: "info")
+        let logPipe = Pipe()
+        let writer = logPipe.fileHandleForWriting.fileDescriptor
+        let flags = fcntl(writer, F_GETFL)
+        _ = fcntl(writer, F_SETFL, flags | O_NONBLOCK)
+        let filler = [UInt8](repeating: UInt8(ascii: "."), count: 4096)
+        while filler.withUnsafeBytes({ Glibc.write(writer, $0.baseAddress, $0.count) }) > 0 {}
+        _ = fcntl(writer, F_SETFL, flags)
+        daemon.process.standardError = logPipe.fileHandleForWriting
+        try await daemon.start()
+        let end = ContinuousClock.now + .seconds(30)
+        while !Self.isWritingToAFullPipe(daemon.process.processIdentifier), daemon.process.isRunning, ContinuousClock.now < end {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        #expect(Self.isWritingToAFullPipe(daemon.process.processIdentifier), "the daemon never blocked on its log")
+
+        // The file changes and SIGHUP comes while the daemon is held.
+        try (before + "\n[stream.cam2]\nuri = \"rtsp://127.0.0.1:1/cam2\"\n").write(to: config, atomically: true, encoding: .utf8)
+        daemon.signal(SIGHUP)
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(daemon.process.isRunning, "SIGHUP while the daemon started ended it")
+        // Let it go on: from now on its log is copied to the usual file.
+        let reader = logPipe.fileHandleForReading
+        let logFile = try FileHandle(forWritingTo: daemon.logFile)
+        Thread {
+            while case let data = reader.availableData, !data.isEmpty { logFile.write(data) }
+        }.start()
+
+        let notes = try #require(await daemon.waitFor { $0 == "READY=1\n" }, "\(daemon.log)")
+        #expect(!notes.contains { $0.hasPrefix("RELOADING=1") }, "a reload before the first READY=1: \(notes)")
+        let reload = try #require(await daemon.waitFor { $0 == "READY=1\n" }, "no reload after the first READY=1: \(daemon.log)")
+        #expect(reload.contains { $0.hasPrefix("RELOADING=1") }, "\(reload)")
+        #expect(daemon.log.contains("SIGHUP came while the daemon started: reloading the configuration now"), "\(daemon.log)")
+        #expect(Set(try await list(daemon, "stream").keys) == ["cam1", "cam2"])
+
+        daemon.signal(SIGTERM)
+        #expect(await daemon.waitForExit() == 0, "\(daemon.log)")
+        try logPipe.fileHandleForWriting.close()
+    }
+
+    /// Whether a thread of `pid` sleeps in the kernel writing to a pipe (`pipe_write`, or
+    /// `anon_pipe_write` on newer kernels).
+    static func isWritingToAFullPipe(_ pid: Int32) -> Bool {
+        let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
+        return tasks.contains { task in
+            ((try? String(contentsOfFile: "/proc/\(pid)/task/\(task)/wchan", encoding: .utf8)) ?? "").hasSuffix("pipe_write")
+        }
+    }
+
     /// At start the file's definitions are checked the same way, and an error stops the
     /// daemon; `--check-config` shows them.
     @Test func definitionsAreCheckedAtStartToo() async throws {

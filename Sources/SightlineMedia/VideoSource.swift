@@ -255,9 +255,11 @@ public final class VideoSource: Sendable {
             slot.pipeline = nil
             return true
         }
-        if !slot.started.load(ordering: .acquiring) {
-            // Still inside its start (blocked opening the source): its thread is stuck, so
-            // stopping waits behind it. Queue the stop and go on.
+        if case .stalled = outcome, !slot.started.load(ordering: .acquiring) {
+            // A stall while still inside its start (blocked opening the source): its thread is
+            // stuck, so stopping waits behind it. Queue the stop and go on. (Otherwise a start
+            // that has not returned yet, when the source is stopped just after a new pass or
+            // attempt began, is about to: wait for it and the stop as usual.)
             logger.error("pipeline is stuck starting; leaving it behind on its thread")
             control.enqueue { _ = stop() }
         } else if await control.run(timeout: Self.controlTimeout, stop) == nil {

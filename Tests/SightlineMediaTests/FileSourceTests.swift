@@ -104,9 +104,9 @@ import Testing
         #expect(zip(frames, frames.dropFirst()).allSatisfy { $0.seq < $1.seq })
         // Each pass's pipeline is freed once stopped (a bus message left alive once kept
         // every pipeline alive: 1.3 MiB a pass).
-        let statistics = run.source.statistics
-        #expect(statistics.pipelinesStarted >= 30)
-        #expect(statistics.pipelinesReleased == statistics.pipelinesStarted, "\(statistics)")
+        #expect(run.source.statistics.pipelinesStarted >= 30)
+        #expect(await run.wait(timeout: 10) { $0.source.statistics.pipelinesReleased == $0.source.statistics.pipelinesStarted },
+                "\(run.source.statistics)")
     }
 
     // MARK: bad input: a clear failed status, never a crash

@@ -105,8 +105,7 @@ import Testing
         // Each pass's pipeline is freed once stopped (a bus message left alive once kept
         // every pipeline alive: 1.3 MiB a pass).
         #expect(run.source.statistics.pipelinesStarted >= 30)
-        #expect(await run.wait(timeout: 10) { $0.source.statistics.pipelinesReleased == $0.source.statistics.pipelinesStarted },
-                "\(run.source.statistics)")
+        #expect(await run.allPipelinesReleased(timeout: 10), "\(run.source.statistics)")
     }
 
     // MARK: bad input: a clear failed status, never a crash

@@ -88,8 +88,7 @@ import Testing
         #expect(frames.map(\.seq) == (0..<UInt64(frames.count)).map { $0 })
         #expect(run.source.statistics.pipelinesStarted >= 2)
         // The pipelines of the failed attempts were freed too.
-        #expect(await run.wait(timeout: 10) { $0.source.statistics.pipelinesReleased == $0.source.statistics.pipelinesStarted },
-                "\(run.source.statistics)")
+        #expect(await run.allPipelinesReleased(timeout: 10), "\(run.source.statistics)")
     }
 
     @Test func severalStreamsAtOnce() async throws {

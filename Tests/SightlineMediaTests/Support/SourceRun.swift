@@ -51,6 +51,12 @@ final class SourceRun: Sendable {
         return await condition(self)
     }
 
+    /// Waits until GStreamer has freed every pipeline the source started (after `stop()`);
+    /// returns whether it did.
+    func allPipelinesReleased(timeout: Double) async -> Bool {
+        await wait(timeout: timeout) { $0.source.statistics.pipelinesReleased == $0.source.statistics.pipelinesStarted }
+    }
+
     /// Waits for the source to finish by itself.
     func finished(timeout: Double) async -> Bool {
         await wait(timeout: timeout) { await $0.states.last?.isTerminal == true }

@@ -114,8 +114,11 @@ import Testing
     }
 
     /// The same for a live source, which drops frames for a slow consumer instead of waiting:
-    /// a consumer held up by a busy machine makes the pool copy a few frames it still holds,
-    /// so the check is that reuse is the rule, not that the count is exact.
+    /// a consumer held up by a busy machine makes the pool copy the frames it still holds each
+    /// time the ring comes round to them, so the check is that reuse is the rule, not that the
+    /// count is exact. (About 800 frames: 17 allocations on a quiet machine; 75-81 with 150-220
+    /// frames dropped while the whole suite runs in parallel on two cores. Without reuse every
+    /// frame would be one.)
     @Test func liveSourceReusesPixelBuffers() async throws {
         let directory = try TemporaryDirectory()
         let path = directory.path("fast.mp4")
@@ -134,6 +137,6 @@ import Testing
         await task.value
         let statistics = source.statistics
         #expect(statistics.delivered >= 600)
-        #expect(statistics.pixelAllocations * 10 < statistics.delivered)
+        #expect(statistics.pixelAllocations * 4 < statistics.delivered, "\(statistics)")
     }
 }

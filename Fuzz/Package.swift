@@ -1,0 +1,28 @@
+// swift-tools-version:6.0
+// libFuzzer targets for Sightline's parsers of untrusted input. Not part of the main package:
+// it needs the fuzzer and address sanitizers and compiles the parsers from source (the main
+// package has only executable products). Scripts/fuzz.sh builds and runs it; see README.md.
+//
+// Sources/SightlineCore, SightlineGrounding and SightlineProtocol are symlinks to the main
+// package's folders, and FuzzSafeTensors/SafeTensors.swift to the model engine's reader, so
+// the code fuzzed is the code shipped. The reader is compiled here without the model target's
+// -Ounchecked, so an overflow or an out-of-bounds index traps instead of passing unnoticed.
+import PackageDescription
+
+let package = Package(
+    name: "SightlineFuzz",
+    platforms: [.macOS(.v14)],
+    targets: [
+        .target(name: "SightlineCore"),
+        .target(name: "SightlineGrounding", dependencies: ["SightlineCore"]),
+        .target(name: "SightlineProtocol", dependencies: ["SightlineCore", "SightlineGrounding"]),
+
+        // The JSON Lines request path: line framing, JSONParser, Request.decode.
+        .executableTarget(name: "FuzzProtocolLine", dependencies: ["SightlineProtocol", "SightlineCore"]),
+        // The configuration file: ConfigFile parsing and DaemonConfiguration.apply.
+        .executableTarget(name: "FuzzConfigFile", dependencies: ["SightlineProtocol", "SightlineCore"]),
+        // The safetensors header reader, from a file whose bytes are the input.
+        .executableTarget(name: "FuzzSafeTensors", dependencies: ["SightlineCore"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -4,25 +4,35 @@ import NIOPosix
 import SightlineCore
 import SightlineDaemon
 import SightlineProtocol
+import Synchronization
 import Testing
 
 /// A subscriber that stops reading, against the real daemon with real events: it is
 /// disconnected once its queue stays full, and a subscriber that keeps reading carries on.
+///
+/// The events are stream status events from streams added and removed as fast as the daemon
+/// answers (each removal publishes `ended`, each start of a missing file `failed`), so how
+/// soon the stuck subscriber's socket and queue fill does not depend on how fast the machine
+/// grounds frames.
 @Suite(.serialized) struct SlowSubscriberTests {
-    static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Fixtures")
+    /// Set when the reading subscriber has seen what it waits for, or gave up.
+    final class Finished: Sendable {
+        private let value = Mutex(false)
+        var isSet: Bool { value.withLock { $0 } }
+        func set() { value.withLock { $0 = true } }
+    }
 
     @Test(.timeLimit(.minutes(2))) func aSubscriberThatStopsReadingIsDisconnectedAndOthersCarryOn() async throws {
-        let clip = Self.fixtures.appendingPathComponent("davis/bmx-trees-428x240.mp4").path
-        let model = Self.fixtures.appendingPathComponent("clip/tiny-gelu-p14").path
         let directory = try DaemonProcess().directory
         let config = directory + "/sightlined.toml"
-        try Data("[subscribers]\nqueue = 64\nstuck_after = 0.5\n".utf8).write(to: URL(fileURLWithPath: config))
-        let daemon = try DaemonProcess(directory: directory, arguments: ["--model", model, "--config", config])
+        // A small queue and the shortest patience the configuration allows; the reading
+        // subscriber's queue is as small, so it must keep up too.
+        try Data("[subscribers]\nqueue = 16\nstuck_after = 0.1\n".utf8).write(to: URL(fileURLWithPath: config))
+        let daemon = try DaemonProcess(directory: directory, arguments: ["--config", config])
         defer { daemon.cleanUp() }
         try await daemon.start()
 
-        // The stuck subscriber: subscribes, then never reads again. A tiny receive buffer makes
-        // the socket fill quickly, so the daemon's queue for it fills too.
+        // The stuck subscriber: subscribes, then never reads again.
         let stuck = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .channelOption(.socketOption(.so_rcvbuf), value: 1024)
             .connect(unixDomainSocketPath: daemon.socket).get()
@@ -30,15 +40,40 @@ import Testing
         let subscribe = Request(id: 1, operation: .subscribe(Subscription(detail: .rle)))
         try await stuck.writeAndFlush(ByteBuffer(bytes: JSONWriter.line(subscribe.json))).get()
 
-        try await daemon.client { client in
-            _ = try await client.request(.subscribe(Subscription(detail: .rle)))
-            _ = try await client.request(.queryAdd(QuerySpec(text: "a person riding a bike", threshold: 0.05)))
-            _ = try await client.request(.streamAdd(StreamSpec(id: "bmx", uri: clip, fps: 12, loop: true)))
+        // A missing file with a long name: its `failed` status carries the name, so each
+        // event is large and the stuck socket fills after fewer of them.
+        let longName = (0..<8).map { _ in String(repeating: "m", count: 120) }.joined(separator: "/")
+        let missing = directory + "/missing/" + longName + ".mp4"
+        let finished = Finished()
+        let deadline = ContinuousClock.now + .seconds(60)
+
+        try await daemon.client { reader in
+            _ = try await reader.request(.subscribe(Subscription(detail: .rle)))
+            // Churns streams on its own connection until the reader is done.
+            let churn = Task {
+                try await daemon.client { client in
+                    var n = 0
+                    while !finished.isSet, ContinuousClock.now < deadline {
+                        _ = try await client.request(.streamAdd(StreamSpec(id: "churn-\(n)", uri: missing, fps: 1, loop: false)))
+                        _ = try await client.request(.streamRemove(id: "churn-\(n)"))
+                        n += 1
+                    }
+                    return n
+                }
+            }
+            defer { finished.set() }
             var events = 0
             var eventsAfterDisconnect = 0
             var disconnected = false
             while !disconnected || eventsAfterDisconnect < 20 {
-                guard let event = try await client.nextEvent() else { break }
+                if ContinuousClock.now >= deadline {
+                    Issue.record("after 60 s: disconnected \(disconnected), \(events) events, \(eventsAfterDisconnect) after the disconnect")
+                    break
+                }
+                guard let event = try await reader.nextEvent() else {
+                    Issue.record("the daemon closed the reading subscriber's connection")
+                    break
+                }
                 if event["event"] == "lagged" { Issue.record("the reading subscriber lagged") }
                 events += 1
                 if disconnected { eventsAfterDisconnect += 1 }
@@ -46,8 +81,11 @@ import Testing
                     disconnected = daemon.log().contains("disconnecting a subscriber whose queue stayed full")
                 }
             }
+            finished.set()
+            let rounds = try await churn.value
             #expect(disconnected)
             #expect(eventsAfterDisconnect >= 20)
+            print("slow subscriber: disconnected after \(events - eventsAfterDisconnect) events, \(rounds) streams added and removed")
         }
         // The stuck connection was closed by the daemon.
         // (Already closed is what is expected; reading lets the channel notice the close otherwise.)

@@ -53,6 +53,8 @@ public final class SubscriberQueue: Sendable {
     /// Events dropped for this subscriber since it connected.
     public var droppedTotal: Int { state.withLock { $0.droppedTotal } }
     public var isStuck: Bool { state.withLock { $0.stuck } }
+    /// Whether a consumer is suspended in `next()` (for tests that need it to be waiting).
+    var hasWaitingConsumer: Bool { state.withLock { $0.waiter != nil } }
 
     public func offer(_ line: QueuedLine, now: ContinuousClock.Instant = .now) -> OfferResult {
         let (result, resume) = state.withLock { s -> (OfferResult, (CheckedContinuation<QueuedLine?, Never>, QueuedLine?)?) in

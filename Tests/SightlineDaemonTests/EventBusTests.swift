@@ -1,9 +1,10 @@
 import Foundation
 import Logging
 import SightlineCore
-import SightlineDaemon
+@testable import SightlineDaemon
 import SightlineGrounding
 import SightlineProtocol
+import Synchronization
 import Testing
 
 @Suite struct EventBusTests {
@@ -42,12 +43,36 @@ import Testing
         #expect(queue.offer(line(4), now: start + .seconds(3)) == .closed)
     }
 
-    @Test func closeWakesAWaitingConsumer() async {
+    @Test func closeWakesAWaitingConsumer() async throws {
         let queue = SubscriberQueue(capacity: 4, stuckAfter: .seconds(60))
-        async let next = queue.next()
-        try? await Task.sleep(for: .milliseconds(20))
+        let consumer = Task { await queue.next() }
+        // Close only once the consumer is suspended in next(), so that it is the waking that is tested.
+        let waitingBy = ContinuousClock.now + .seconds(30)
+        while !queue.hasWaitingConsumer {
+            try #require(ContinuousClock.now < waitingBy, "the consumer never started waiting")
+            try await Task.sleep(for: .milliseconds(5))
+        }
         queue.close()
-        #expect(await next == nil)
+        // next() cannot be cancelled, so the consumer is raced against a deadline rather than
+        // awaited: a close that does not wake it fails here instead of hanging the run.
+        switch await Self.first(within: .seconds(30), { await consumer.value }) {
+        case .timedOut: Issue.record("close() did not wake the consumer waiting in next() within 30 s")
+        case .finished(let line): #expect(line == nil, "the consumer got a line instead of the end of the queue")
+        }
+    }
+
+    enum Race<T: Sendable>: Sendable {
+        case finished(T)
+        case timedOut
+    }
+
+    /// The result of `body`, or `.timedOut` when `limit` passes first (`body` is then left running).
+    static func first<T: Sendable>(within limit: Duration, _ body: @escaping @Sendable () async -> T) async -> Race<T> {
+        await withCheckedContinuation { (c: CheckedContinuation<Race<T>, Never>) in
+            let once = ResumeOnce(c)
+            Task { once.resume(.finished(await body())) }
+            Task { try? await Task.sleep(for: limit); once.resume(.timedOut) }
+        }
     }
 
     @Test func theBusFiltersAndStripsDetailPerSubscriber() async throws {
@@ -95,4 +120,11 @@ import Testing
         #expect(bus.subscriberCount == 1 && bus.stuckDisconnects == 1)
         for i in 0..<50 { #expect(try JSONParser().parse(await healthy.next()!.bytes)["stream"] == .string("s\(i)")) }
     }
+}
+
+/// A continuation that the first of several racers resumes; the others do nothing.
+private final class ResumeOnce<T: Sendable>: Sendable {
+    private let continuation: Mutex<CheckedContinuation<T, Never>?>
+    init(_ c: CheckedContinuation<T, Never>) { continuation = Mutex(c) }
+    func resume(_ value: T) { continuation.withLock { c in c?.resume(returning: value); c = nil } }
 }

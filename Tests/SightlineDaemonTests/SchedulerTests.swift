@@ -83,12 +83,17 @@ import Testing
     @Test(.timeLimit(.minutes(1))) func theWatchdogTicksWhileIdle() async throws {
         let watchdog = AcknowledgedIDs()
         let queue = FrameQueue(framesPerStream: 4) { _ in }
-        let scheduler = Scheduler(queue: queue, grounder: RecordingGrounder(blocked: false), bus: EventBus(logger: Logger(label: "t")),
+        let grounder = RecordingGrounder(blocked: false)
+        let scheduler = Scheduler(queue: queue, grounder: grounder, bus: EventBus(logger: Logger(label: "t")),
                                   stats: RuntimeStats(), queries: [], maxBatch: 4, watchdog: { watchdog.add(UUID().uuidString) },
                                   watchdogInterval: .milliseconds(10), logger: Logger(label: "t"))
         scheduler.start()
-        while watchdog.count < 5 { try await Task.sleep(for: .milliseconds(5)) }
-        scheduler.stop()
+        defer { scheduler.stop() }
+        // No frame ever arrives, so every tick comes from the idle scheduler.
+        let deadline = ContinuousClock.now + .seconds(30)
+        while watchdog.count < 5, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
+        #expect(watchdog.count >= 5, "the idle scheduler ticked the watchdog \(watchdog.count) times in 30 s (every 10 ms expected)")
+        #expect(grounder.calls == 0)
     }
 }
 

@@ -9,7 +9,9 @@ import Testing
 /// format.
 @Suite(.serialized) struct DaemonServiceTests {
     @Test func notifiesReadyStatusWatchdogReloadAndStopping() async throws {
-        let daemon = try DaemonUnderTest(watchdogUSec: 4_000_000)
+        // WATCHDOG_USEC leaves room for a batch that a busy machine grounds slowly: the daemon
+        // vouches only between batches, and a debug build on a loaded core takes seconds.
+        let daemon = try DaemonUnderTest(watchdogUSec: 12_000_000)
         try await daemon.start()
 
         let startup = try #require(await daemon.waitFor { $0.contains("READY=1") }, "\(daemon.log)")
@@ -24,16 +26,16 @@ import Testing
         #expect(add.contains(#""ok":true"#), "\(add)")
         #expect(await daemon.waitFor { $0.hasPrefix("STATUS=1 streams") } != nil)
 
-        // Keep-alives from the scheduler's loop while it grounds frames: about every half of
+        // Keep-alives from the scheduler's loop while it grounds frames: a few per
         // WATCHDOG_USEC, never as far apart as WATCHDOG_USEC itself.
         var times: [ContinuousClock.Instant] = []
-        let window = ContinuousClock.now + .seconds(10)
-        while ContinuousClock.now < window {
+        let window = ContinuousClock.now + .seconds(30)
+        while ContinuousClock.now < window, times.count < 4 {
             if let (message, at) = await daemon.notify.nextStamped(timeout: window - ContinuousClock.now), message == "WATCHDOG=1\n" { times.append(at) }
         }
-        #expect(times.count >= 3, "\(times.count) keep-alives in 10 s")
+        #expect(times.count >= 4, "\(times.count) keep-alives in 30 s")
         let gaps = zip(times.dropFirst(), times).map { $0 - $1 }
-        #expect(gaps.allSatisfy { $0 < .seconds(4) }, "\(gaps)")
+        #expect(gaps.allSatisfy { $0 < .seconds(12) }, "\(gaps)")
 
         daemon.signal(SIGHUP)
         let reload = try #require(await daemon.waitFor { $0 == "READY=1\n" }, "\(daemon.log)")

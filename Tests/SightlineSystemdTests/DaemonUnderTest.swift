@@ -72,8 +72,16 @@ final class DaemonUnderTest: @unchecked Sendable {
 
     func signal(_ number: Int32) { kill(process.processIdentifier, number) }
 
-    func waitForExit() async -> Int32 {
-        while process.isRunning { try? await Task.sleep(for: .milliseconds(50)) }
+    /// The exit status, waiting up to `timeout`; a daemon still running then is killed and
+    /// -1 returned, so that a test expecting an exit fails instead of hanging.
+    func waitForExit(_ timeout: Duration = .seconds(60)) async -> Int32 {
+        let end = ContinuousClock.now + timeout
+        while process.isRunning, ContinuousClock.now < end { try? await Task.sleep(for: .milliseconds(50)) }
+        guard !process.isRunning else {
+            kill(process.processIdentifier, SIGKILL)
+            while process.isRunning { try? await Task.sleep(for: .milliseconds(50)) }
+            return -1
+        }
         return process.terminationStatus
     }
 

@@ -196,10 +196,12 @@ import Testing
         _ = fcntl(writer, F_SETFL, flags | O_NONBLOCK)
         let filler = [UInt8](repeating: UInt8(ascii: "."), count: 4096)
         while filler.withUnsafeBytes({ Glibc.write(writer, $0.baseAddress, $0.count) }) > 0 {}
+        // Whatever room a page-sized write could not take, byte by byte: the pipe is full.
+        while filler.withUnsafeBytes({ Glibc.write(writer, $0.baseAddress, 1) }) > 0 {}
         _ = fcntl(writer, F_SETFL, flags)
         daemon.process.standardError = logPipe.fileHandleForWriting
         try await daemon.start()
-        let end = ContinuousClock.now + .seconds(30)
+        let end = ContinuousClock.now + .seconds(60)
         while !Self.isWritingToAFullPipe(daemon.process.processIdentifier), daemon.process.isRunning, ContinuousClock.now < end {
             try await Task.sleep(for: .milliseconds(20))
         }
@@ -229,12 +231,24 @@ import Testing
         try logPipe.fileHandleForWriting.close()
     }
 
-    /// Whether a thread of `pid` sleeps in the kernel writing to a pipe (`pipe_write`, or
-    /// `anon_pipe_write` on newer kernels).
+    /// Whether a thread of `pid` sleeps in the kernel writing to a pipe: its `wchan` is
+    /// `pipe_write` (`anon_pipe_write` on newer kernels), or, where the kernel hides `wchan`
+    /// ("0"), the thread is asleep in a `write` or `writev` to standard error.
     static func isWritingToAFullPipe(_ pid: Int32) -> Bool {
         let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
         return tasks.contains { task in
-            ((try? String(contentsOfFile: "/proc/\(pid)/task/\(task)/wchan", encoding: .utf8)) ?? "").hasSuffix("pipe_write")
+            let base = "/proc/\(pid)/task/\(task)/"
+            if ((try? String(contentsOfFile: base + "wchan", encoding: .utf8)) ?? "").hasSuffix("pipe_write") { return true }
+            // "number fd ...": write and writev are 1 and 20 on x86_64, 64 and 66 on arm64.
+            #if arch(x86_64)
+            let writes: Set<Substring> = ["1", "20"]
+            #else
+            let writes: Set<Substring> = ["64", "66"]
+            #endif
+            let syscall = ((try? String(contentsOfFile: base + "syscall", encoding: .utf8)) ?? "").split(separator: " ")
+            let stat = (try? String(contentsOfFile: base + "stat", encoding: .utf8)) ?? ""
+            let sleeping = stat.split(separator: ")").last?.split(separator: " ").first == "S"
+            return sleeping && syscall.count > 1 && writes.contains(syscall[0]) && syscall[1] == "0x2"
         }
     }
 

@@ -1,5 +1,6 @@
 import Foundation
 import SightlineCore
+import Testing
 @testable import SightlineModel
 
 /// The committed parity fixtures (Tests/Fixtures/clip, made by make_clip_fixtures.py).
@@ -18,8 +19,19 @@ enum Fixtures {
         try JSONDecoder().decode([TokenCase].self, from: Data(contentsOf: URL(fileURLWithPath: "\(clip)/goldens/tokens.json")))
     }
 
-    /// The same pixels as `test_image` in make_clip_fixtures.py: gradients plus hashed noise.
+    /// `makeImage`, for callers that cannot throw: a size it cannot make is recorded as the
+    /// calling test's failure (with a 1x1 black image in its place) rather than a crash.
     static func image(width: Int, height: Int, seed: Int) -> RGBImage {
+        do {
+            return try makeImage(width: width, height: height, seed: seed)
+        } catch {
+            Issue.record("cannot make the \(width)x\(height) test image (seed \(seed)): \(error)")
+            return RGBImage(width: 1, height: 1)
+        }
+    }
+
+    /// The same pixels as `test_image` in make_clip_fixtures.py: gradients plus hashed noise.
+    static func makeImage(width: Int, height: Int, seed: Int) throws -> RGBImage {
         var pixels = [UInt8](repeating: 0, count: width * height * 3)
         for y in 0..<height {
             for x in 0..<width {
@@ -39,7 +51,7 @@ enum Fixtures {
                 }
             }
         }
-        return try! RGBImage(width: width, height: height, pixels: pixels)
+        return try RGBImage(width: width, height: height, pixels: pixels)
     }
 
     static func fnv1a64(_ bytes: [UInt8]) -> String {

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import SightlineCore
+import Synchronization
 import Testing
 @testable import SightlineModel
 
@@ -8,14 +9,23 @@ import Testing
 @Suite("Parity with transformers")
 struct ParityTests {
     static let tolerance: Float = 1e-4
-    static let models: [String: CLIPModel] = Dictionary(uniqueKeysWithValues: Fixtures.configs.map {
-        ($0, try! CLIPModel(directory: Fixtures.directory($0), threads: 2, logger: Logger(label: "test")))
-    })
+    private static let loaded = Mutex<[String: CLIPModel]>([:])
+
+    /// The fixture model, loaded once: a fixture that does not load fails the tests that use
+    /// it, with the loader's error, instead of the whole test process.
+    static func model(_ config: String) throws -> CLIPModel {
+        try loaded.withLock { models in
+            if let model = models[config] { return model }
+            let model = try CLIPModel(directory: Fixtures.directory(config), threads: 2, logger: Logger(label: "test"))
+            models[config] = model
+            return model
+        }
+    }
 
     @Test("the configuration and logit scale are read as the reference reads them", arguments: Fixtures.configs)
     func info(config: String) throws {
         let golden = try Fixtures.golden(config)
-        let info = Self.models[config]!.info
+        let info = try Self.model(config).info
         #expect(info.isTestModel)
         #expect(abs(info.logitScale - golden.logit_scale) < 1e-3)
         #expect(info.contextLength == 77)
@@ -31,7 +41,7 @@ struct ParityTests {
     @Test("text embeddings", arguments: Fixtures.configs)
     func textEmbeddings(config: String) throws {
         let golden = try Fixtures.golden(config)
-        let model = Self.models[config]!
+        let model = try Self.model(config)
         let batch = try model.encodeTexts(golden.texts)
         #expect(batch.rows == golden.texts.count && batch.dim == model.info.embedDim)
         for (i, expected) in golden.text_embeddings.enumerated() {
@@ -48,9 +58,9 @@ struct ParityTests {
     @Test("preprocessing reproduces CLIPImageProcessor's resampled pixels exactly", arguments: Fixtures.configs)
     func preprocessing(config: String) throws {
         let golden = try Fixtures.golden(config)
-        let preprocessor = Self.models[config]!.preprocessor
+        let preprocessor = try Self.model(config).preprocessor
         for (spec, expected) in zip(golden.images, golden.preprocessed) {
-            let image = Fixtures.image(width: spec.width, height: spec.height, seed: spec.seed)
+            let image = try Fixtures.makeImage(width: spec.width, height: spec.height, seed: spec.seed)
             let size = preprocessor.resizedSize(width: image.width, height: image.height)
             #expect(size.width == expected.resized_width && size.height == expected.resized_height, "\(spec.name)")
             let resized = ImageResampler.resize(image, width: size.width, height: size.height, filter: preprocessor.configuration.filter)
@@ -65,8 +75,8 @@ struct ParityTests {
     @Test("image embeddings for square, wide, tall, small and exact-size images", arguments: Fixtures.configs)
     func imageEmbeddings(config: String) throws {
         let golden = try Fixtures.golden(config)
-        let model = Self.models[config]!
-        let images = golden.images.map { Fixtures.image(width: $0.width, height: $0.height, seed: $0.seed) }
+        let model = try Self.model(config)
+        let images = try golden.images.map { try Fixtures.makeImage(width: $0.width, height: $0.height, seed: $0.seed) }
         let batch = try model.encodeImages(images)
         #expect(batch.rows == images.count)
         for (i, expected) in golden.image_embeddings.enumerated() {
@@ -80,7 +90,7 @@ struct ParityTests {
     @Test("position embeddings interpolated to another grid match interpolate_pos_encoding", arguments: Fixtures.configs)
     func positionInterpolation(config: String) throws {
         let expected = try Fixtures.golden(config).interpolated_position_embeddings
-        let vision = Self.models[config]!.vision
+        let vision = try Self.model(config).vision
         let positions = vision.positions(height: expected.grid_height, width: expected.grid_width)
         withExtendedLifetime(positions) {
             let actual = UnsafeBufferPointer(start: positions.pointer, count: positions.count)
@@ -92,9 +102,9 @@ struct ParityTests {
     @Test("full-frame ClearCLIP patch embeddings with interpolated positions", arguments: Fixtures.configs)
     func dense(config: String) throws {
         let golden = try Fixtures.golden(config)
-        let model = Self.models[config]!
+        let model = try Self.model(config)
         for expected in golden.dense {
-            let image = Fixtures.image(width: expected.width, height: expected.height, seed: expected.seed)
+            let image = try Fixtures.makeImage(width: expected.width, height: expected.height, seed: expected.seed)
             let resized = model.preprocessor.fullFrame(image, shortSide: expected.short_side, patchSize: model.info.patchSize)
             #expect(resized.width == expected.resized_width && resized.height == expected.resized_height, "\(expected.image)")
             #expect(Fixtures.fnv1a64(resized.pixels) == expected.resized_fnv1a64, "\(expected.image): resampled pixels differ")
@@ -111,9 +121,9 @@ struct ParityTests {
     @Test("pooled embeddings of full frames (no crop, interpolated positions)", arguments: Fixtures.configs)
     func fullFramePooled(config: String) throws {
         let golden = try Fixtures.golden(config)
-        let model = Self.models[config]!
+        let model = try Self.model(config)
         for expected in golden.dense {
-            let image = Fixtures.image(width: expected.width, height: expected.height, seed: expected.seed)
+            let image = try Fixtures.makeImage(width: expected.width, height: expected.height, seed: expected.seed)
             let pooled = try model.encodeImages([image], framing: .fullFrame(shortSide: expected.short_side))
             let difference = Fixtures.maxAbsDifference(pooled[0], expected.pooled)
             #expect(difference <= Self.tolerance, "\(expected.image): max difference \(difference)")
@@ -123,9 +133,9 @@ struct ParityTests {
     @Test("ClearCLIP patch embeddings of the centre-cropped input", arguments: Fixtures.configs)
     func denseCenterCrop(config: String) throws {
         let golden = try Fixtures.golden(config)
-        let model = Self.models[config]!
+        let model = try Self.model(config)
         let spec = golden.images.first { $0.name == golden.dense_center_crop.image }!
-        let dense = try model.encodeDense([Fixtures.image(width: spec.width, height: spec.height, seed: spec.seed)], framing: .centerCrop)[0]
+        let dense = try model.encodeDense([try Fixtures.makeImage(width: spec.width, height: spec.height, seed: spec.seed)], framing: .centerCrop)[0]
         let side = model.info.imageSize / model.info.patchSize
         #expect(dense.gridWidth == side && dense.gridHeight == side)
         #expect(Fixtures.maxAbsDifference(dense.values, golden.dense_center_crop.values) <= Self.tolerance)
@@ -137,7 +147,7 @@ struct ParityTests {
         let golden = try Fixtures.golden(config)
         let model = try CLIPModel(directory: Fixtures.directory(config), threads: threads, logger: Logger(label: "test"))
         let copies = 4
-        let images = golden.images.map { Fixtures.image(width: $0.width, height: $0.height, seed: $0.seed) }
+        let images = try golden.images.map { try Fixtures.makeImage(width: $0.width, height: $0.height, seed: $0.seed) }
         let batch = try model.encodeImages(Array(repeating: images, count: copies).flatMap { $0 })
         for i in 0..<(images.count * copies) {
             #expect(Fixtures.maxAbsDifference(batch[i], golden.image_embeddings[i % images.count]) <= Self.tolerance)
@@ -148,7 +158,7 @@ struct ParityTests {
             #expect(Fixtures.maxAbsDifference(texts[i], golden.text_embeddings[i % golden.texts.count]) <= Self.tolerance)
         }
         let frame = golden.dense[0]
-        let frames = Array(repeating: Fixtures.image(width: frame.width, height: frame.height, seed: frame.seed), count: 9)
+        let frames = Array(repeating: try Fixtures.makeImage(width: frame.width, height: frame.height, seed: frame.seed), count: 9)
         for dense in try model.encodeDense(frames, shortSide: frame.short_side) {
             #expect(Fixtures.maxAbsDifference(dense.values, frame.values) <= Self.tolerance)
         }
@@ -157,12 +167,12 @@ struct ParityTests {
     @Test("frames of different shapes in one call come back in order", arguments: Fixtures.configs)
     func mixedDenseBatch(config: String) throws {
         let golden = try Fixtures.golden(config)
-        let model = Self.models[config]!
+        let model = try Self.model(config)
         // Every golden frame twice, interleaved, each with its own short side.
         let order = golden.dense.indices + golden.dense.indices.reversed()
         for shortSide in Set(golden.dense.map(\.short_side)) {
             let chosen = order.filter { golden.dense[$0].short_side == shortSide }
-            let images = chosen.map { golden.dense[$0] }.map { Fixtures.image(width: $0.width, height: $0.height, seed: $0.seed) }
+            let images = try chosen.map { golden.dense[$0] }.map { try Fixtures.makeImage(width: $0.width, height: $0.height, seed: $0.seed) }
             let results = try model.encodeDense(images, shortSide: shortSide)
             #expect(results.count == chosen.count)
             for (result, index) in zip(results, chosen) {

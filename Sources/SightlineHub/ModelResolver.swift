@@ -37,7 +37,8 @@ public struct ModelResolver: Sendable {
 
     /// The default store (`ModelStore.defaultRoot`), the system service's store, and the
     /// models installed with Sightline (`<prefix>/share/sightline/models`, found beside the
-    /// running executable's `bin/`).
+    /// running executable's `bin/`). An executable in a build tree, with no test model
+    /// installed beside it, takes the source tree's fixture as the bundled tiny test model.
     public static func standard(environment: [String: String], userID: UInt32, executable: URL) -> ModelResolver {
         var roots = [ModelStore.defaultRoot(environment: environment, userID: userID)]
         roots.append(ModelStore.systemRoot)
@@ -47,7 +48,29 @@ public struct ModelResolver: Sendable {
         for root in roots where !unique.contains(where: { $0.standardizedFileURL.path == root.standardizedFileURL.path }) {
             unique.append(root.standardizedFileURL)
         }
-        return ModelResolver(roots: unique, home: environment["HOME"], bundledRoot: bundled.standardizedFileURL)
+        var resolver = ModelResolver(roots: unique, home: environment["HOME"], bundledRoot: bundled.standardizedFileURL)
+        // Run from a build tree (`<tree>/.build/debug/sightlined`), nothing is installed beside
+        // the executable: the bundled tiny test model is the source tree's fixture.
+        if resolver.bundledTestModel() == nil, let fixtures = buildTreeModels(executable: executable) {
+            resolver.bundledRoot = fixtures
+        }
+        return resolver
+    }
+
+    /// `<tree>/Tests/Fixtures/clip` of the source tree the executable was built in (the
+    /// nearest folder above it holding `Package.swift` and that fixture), nil when there is none.
+    public static func buildTreeModels(executable: URL) -> URL? {
+        let fm = FileManager.default
+        var dir = executable.resolvingSymlinksInPath().deletingLastPathComponent().standardizedFileURL
+        while dir.path != "/", !dir.path.isEmpty {
+            let fixtures = dir.appendingPathComponent("Tests/Fixtures/clip")
+            if fm.fileExists(atPath: dir.appendingPathComponent("Package.swift").path),
+               fm.fileExists(atPath: fixtures.appendingPathComponent(bundledTestModelName).appendingPathComponent("config.json").path) {
+                return fixtures
+            }
+            dir = dir.deletingLastPathComponent()
+        }
+        return nil
     }
 
     public static func isPath(_ name: String) -> Bool {
@@ -86,6 +109,7 @@ public struct ModelResolver: Sendable {
             if fm.fileExists(atPath: current.appendingPathComponent("config.json").path) { return current }
             if fm.fileExists(atPath: dir.appendingPathComponent("config.json").path) { return dir }
         }
+        if name == Self.bundledTestModelName, let bundled = bundledTestModel() { return bundled }
         throw SightlineError(.fileNotFound, "model \(repo) is not on this machine; pull it with `sightline model pull \(repo)` (searched \(roots.map(\.path).joined(separator: ", ")))", context: ["model": name])
     }
 }

@@ -111,10 +111,70 @@ public struct ModelStore: Sendable {
         events: @escaping @Sendable (PullEvent) -> Void = { _ in }
     ) async throws -> URL {
         let base = directory(for: repo)
-        try createDirectory(base)
-        let lock = try await DirectoryLock.acquire(path: base.appendingPathComponent(".lock").path, purpose: "pulling or removing \(repo)")
-        defer { withExtendedLifetime(lock) {} }
+        let created = Self.missingDirectories(upTo: base)
+        do {
+            try createDirectory(base)
+            let lock = try await DirectoryLock.acquire(path: base.appendingPathComponent(".lock").path, purpose: "pulling or removing \(repo)")
+            defer { withExtendedLifetime(lock) {} }
+            do {
+                return try await pullLocked(repo, revision: revision, client: client, base: base, events: events)
+            } catch {
+                // Nothing pulled, nothing to resume: the lock file goes while it is still held.
+                Self.pruneEmptyFolders(in: base)
+                if Self.isEmpty(base, ignoring: [".lock"]) {
+                    try? FileManager.default.removeItem(at: base.appendingPathComponent(".lock"))
+                }
+                throw error
+            }
+        } catch {
+            Self.removeEmpty(created)
+            throw error
+        }
+    }
 
+    /// The directories from the first missing ancestor of `directory` down to it.
+    static func missingDirectories(upTo directory: URL) -> [URL] {
+        var missing: [URL] = []
+        var dir = directory.standardizedFileURL
+        while dir.path != "/", !FileManager.default.fileExists(atPath: dir.path) {
+            missing.append(dir)
+            dir = dir.deletingLastPathComponent()
+        }
+        return missing
+    }
+
+    /// After a failed pull: empty folders under the first of `created` (a download that never
+    /// started), then each of `created` that is empty, deepest first. Partial downloads stay,
+    /// so that the next pull resumes them.
+    static func removeEmpty(_ created: [URL]) {
+        guard let deepest = created.first else { return }
+        pruneEmptyFolders(in: deepest)
+        for dir in created where isEmpty(dir, ignoring: []) {
+            try? FileManager.default.removeItem(at: dir)
+        }
+    }
+
+    static func pruneEmptyFolders(in dir: URL) {
+        let fm = FileManager.default
+        for name in (try? fm.contentsOfDirectory(atPath: dir.path)) ?? [] {
+            let child = dir.appendingPathComponent(name)
+            var isDirectory: ObjCBool = false
+            guard fm.fileExists(atPath: child.path, isDirectory: &isDirectory), isDirectory.boolValue,
+                  (try? fm.destinationOfSymbolicLink(atPath: child.path)) == nil else { continue }
+            pruneEmptyFolders(in: child)
+            if isEmpty(child, ignoring: []) { try? fm.removeItem(at: child) }
+        }
+    }
+
+    static func isEmpty(_ dir: URL, ignoring: Set<String>) -> Bool {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: dir.path) else { return false }
+        return names.allSatisfy { ignoring.contains($0) }
+    }
+
+    private func pullLocked(
+        _ repo: RepoID, revision: String, client: HubClient, base: URL,
+        events: @escaping @Sendable (PullEvent) -> Void
+    ) async throws -> URL {
         let info = try await client.repoInfo(repo, revision: revision)
         let files = try info.checkpointFiles()
         let snapshot = base.appendingPathComponent("snapshots").appendingPathComponent(info.commit)

@@ -26,7 +26,7 @@ struct SocketOptions: ParsableArguments {
         do {
             return try await DaemonClient.withConnection(socketPath: path, body)
         } catch let error as SightlineError {
-            FileHandle.standardError.write(Data("sightline: \(error.message)\n".utf8))
+            Output.error("sightline: \(error.message)")
             throw ExitCode(error.code == .unavailable ? 69 : 1)
         }
     }

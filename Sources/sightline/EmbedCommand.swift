@@ -13,13 +13,13 @@ struct EmbedCommand: ParsableCommand {
         commandName: "embed",
         abstract: "Print normalised CLIP embeddings of texts and images.",
         discussion: """
-            Images are read with GStreamer (PNG, JPEG and anything else decodebin opens). By default an
-            image is resized and centre-cropped as CLIPImageProcessor does; --full-frame keeps the whole
-            frame (sides rounded to multiples of the patch size, short side near --short-side). --dense
+            Images are read with GStreamer (PNG, JPEG and anything else decodebin opens). By default an \
+            image is resized and centre-cropped as CLIPImageProcessor does; --full-frame keeps the whole \
+            frame (sides rounded to multiples of the patch size, short side near --short-side). --dense \
             prints ClearCLIP patch embeddings, row-major over (y, x), instead of one embedding per image.
             """)
 
-    @Option(name: .long, help: "A Hugging Face CLIP checkpoint directory.")
+    @Option(name: .long, help: "A CLIP checkpoint directory, or a hub repository id pulled with `sightline model pull`.")
     var model: String
 
     @Option(name: .long, help: "A text to embed (repeatable).")
@@ -62,7 +62,7 @@ struct EmbedCommand: ParsableCommand {
     }
 
     private func embed(logger: Logger) throws {
-        let clip = try CLIPModel(directory: model, threads: threads, logger: logger)
+        let clip = try CLIPModel(directory: try reportingErrors { try resolveModel(model) }, threads: threads, logger: logger)
         let framing: CLIPModel.Framing = fullFrame ? .fullFrame(shortSide: shortSide ?? clip.info.imageSize) : .centerCrop
         let pictures = try image.map { try ImageFile.read($0) }
 
@@ -112,34 +112,34 @@ struct EmbedCommand: ParsableCommand {
             }
         }
         if json {
-            print(JSONWriter.string(.object(output)))
+            Output.line(JSONWriter.string(.object(output)))
         } else {
             printSummary(clip.info, output)
         }
     }
 
     private func printSummary(_ info: ModelInfo, _ output: JSONObject) {
-        print("model: \(info.name), \(info.embedDim)-dimensional embeddings\(info.isTestModel ? " (the tiny test model: its matches mean nothing)" : "")")
+        Output.line("model: \(info.name), \(info.embedDim)-dimensional embeddings\(info.isTestModel ? " (the tiny test model: its matches mean nothing)" : "")")
         func head(_ value: JSONValue?) -> String {
             let numbers = (value?.arrayValue ?? []).prefix(4).compactMap(\.doubleValue).map { String(format: "%+.4f", $0) }
             return "[" + numbers.joined(separator: ", ") + ", ...]"
         }
         for entry in output["texts"]?.arrayValue ?? [] {
-            print("text \(JSONWriter.string(entry["text"] ?? .null)): \(entry["tokens"]?.arrayValue?.count ?? 0) tokens, \(head(entry["embedding"]))")
+            Output.line("text \(JSONWriter.string(entry["text"] ?? .null)): \(entry["tokens"]?.arrayValue?.count ?? 0) tokens, \(head(entry["embedding"]))")
         }
         for entry in output["images"]?.arrayValue ?? [] {
             let file = entry["file"]?.stringValue ?? ""
             if let patches = entry["patches"]?.arrayValue {
-                print("image \(file): \(entry["grid_width"]?.intValue ?? 0)x\(entry["grid_height"]?.intValue ?? 0) patches, first \(head(patches.first))")
+                Output.line("image \(file): \(entry["grid_width"]?.intValue ?? 0)x\(entry["grid_height"]?.intValue ?? 0) patches, first \(head(patches.first))")
             } else {
-                print("image \(file): \(head(entry["embedding"]))")
+                Output.line("image \(file): \(head(entry["embedding"]))")
             }
         }
         if let rows = output["similarities"]?.arrayValue {
-            print("cosine similarity, images x texts:")
+            Output.line("cosine similarity, images x texts:")
             for (file, row) in zip(image, rows) {
                 let values = (row.arrayValue ?? []).compactMap(\.doubleValue).map { String(format: "%.4f", $0) }
-                print("  \(file): \(values.joined(separator: "  "))")
+                Output.line("  \(file): \(values.joined(separator: "  "))")
             }
         }
     }

@@ -89,8 +89,8 @@ struct EvalCommand: AsyncParsableCommand {
         } catch {
             throw SightlineError(.system, "cannot write the scores: \(error.localizedDescription)", context: ["file": out])
         }
-        print(report.table())
-        print("scores written to \(out)")
+        Output.line(report.table())
+        Output.line("scores written to \(out)")
     }
 
     /// A ground-truth mask: any non-black pixel is the referred object.

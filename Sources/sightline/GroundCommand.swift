@@ -21,8 +21,8 @@ struct GroundCommand: AsyncParsableCommand {
     @Argument(help: "The video file.")
     var file: String
 
-    @Option(name: .customLong("query"), help: "A text query (repeatable).")
-    var queries: [String] = []
+    @Option(name: .customLong("query"), help: "A text query (repeatable; at least one).")
+    var queries: [String]
 
     @Option(name: .long, help: "Output directory (created if missing).")
     var out: String
@@ -82,11 +82,11 @@ struct GroundCommand: AsyncParsableCommand {
         try outputs.write(grounder.finish())
         progress.finish()
         let sheets = try outputs.finish()
-        print("grounded \(frames) frames of \(file) in \(Self.seconds(Date().timeIntervalSince(started))) s")
-        for (query, tracks) in outputs.trackCounts { print("  \(query.id) \"\(query.text)\": \(tracks) track\(tracks == 1 ? "" : "s")") }
-        print("events: \(outputs.eventsPath) (\(outputs.eventCount) events)")
-        print("pictures: \(outputs.pictureCount) in \(out)/pictures; contact sheets: \(sheets.joined(separator: ", "))")
-        if model.info.isTestModel { print("model \(model.info.name) is a test model with random weights: these matches mean nothing") }
+        Output.line("grounded \(frames) frames of \(file) in \(Self.seconds(Date().timeIntervalSince(started))) s")
+        for (query, tracks) in outputs.trackCounts { Output.line("  \(query.id) \"\(query.text)\": \(tracks) track\(tracks == 1 ? "" : "s")") }
+        Output.line("events: \(outputs.eventsPath) (\(outputs.eventCount) events)")
+        Output.line("pictures: \(outputs.pictureCount) in \(out)/pictures; contact sheets: \(sheets.joined(separator: ", "))")
+        if model.info.isTestModel { Output.line("model \(model.info.name) is a test model with random weights: these matches mean nothing") }
     }
 
     static func seconds(_ v: Double) -> String {

@@ -4,12 +4,13 @@ import Foundation
 import Logging
 import SightlineCore
 import SightlineGrounding
+import SightlineHub
 import SightlineModel
 import SightlinePipeline
 
 /// Options shared by `ground` and `eval`: the model and how grounding is tuned.
 struct GroundingOptions: ParsableArguments {
-    @Option(name: .long, help: "Model directory (a Hugging Face CLIP checkpoint).")
+    @Option(name: .long, help: "A CLIP checkpoint directory, or a hub repository id pulled with `sightline model pull`.")
     var model: String
 
     @Option(name: .customLong("short-side"), help: "Encoder input short side in pixels (rounded to the patch size).")
@@ -69,7 +70,7 @@ struct GroundingOptions: ParsableArguments {
 
     /// Loads the model off the cooperative pool and says plainly when it is a test model.
     func loadModel(logger: Logger) async throws -> CLIPModel {
-        let directory = model
+        let directory = try reportingErrors { try resolveModel(model) }
         let loaded = try await EngineQueue.run { try CLIPModel(directory: directory, logger: logger) }
         if loaded.info.isTestModel {
             printError("sightline: \(loaded.info.name) is a tiny test model with random weights: its matches mean nothing.")
@@ -90,8 +91,18 @@ enum EngineQueue {
     }
 }
 
+/// `--model` of the commands that load a model themselves: a directory that exists is a
+/// checkpoint directory (relative paths included); anything else is looked up as the daemon
+/// looks up `model.repository`: a hub repository id in the model stores.
+func resolveModel(_ name: String) throws -> String {
+    var isDirectory: ObjCBool = false
+    if FileManager.default.fileExists(atPath: name, isDirectory: &isDirectory), isDirectory.boolValue { return name }
+    let resolver = ModelResolver.standard(environment: ProcessInfo.processInfo.environment, userID: geteuid(), executable: runningExecutable)
+    return try resolver.resolve(name).path
+}
+
 func printError(_ line: String) {
-    FileHandle.standardError.write(Data((line + "\n").utf8))
+    Output.error(line)
 }
 
 /// A logger on standard error for the grounding commands.

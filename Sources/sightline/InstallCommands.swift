@@ -11,7 +11,7 @@ struct InstallLocation: ParsableArguments {
     @Option(help: "Stage every file under this directory (for packaging); nothing is started.")
     var destdir: String?
 
-    @Flag(help: "Install a service of your own user's systemd instance instead of a system service.")
+    @Flag(help: "The service of your own user's systemd instance (under ~/.local) instead of the system service.")
     var user = false
 
     @Flag(help: "Print what would be done, change nothing.")
@@ -34,7 +34,9 @@ struct InstallLocation: ParsableArguments {
 
     func print(_ steps: [InstallStep]) {
         for step in steps {
-            Swift.print((dryRun ? "would " : "") + step.description)
+            // Only steps that change something are "would": what stays is printed as it is.
+            let changes: Set<InstallStep.Action> = [.create, .update, .remove, .createDirectory, .removeDirectory, .run]
+            Output.line((dryRun && changes.contains(step.action) ? "would " : "") + step.description)
         }
     }
 }

@@ -50,7 +50,7 @@ struct ModelCommand: AsyncParsableCommand {
                 let client = try HubClient(environment: ProcessInfo.processInfo.environment, logger: commandLogger("sightline.hub"))
                 let display = PullDisplay(terminal: isatty(2) == 1)
                 let directory = try await store.store().pull(repo, revision: revision, client: client) { display.show($0) }
-                print(directory.path)
+                Output.line(directory.path)
             }
         }
     }
@@ -73,18 +73,18 @@ struct ModelCommand: AsyncParsableCommand {
                     let models = try ModelStore(root: root, logger: commandLogger("sightline.model")).list()
                     guard !models.isEmpty else { continue }
                     any = true
-                    print(root.path)
+                    Output.line(root.path)
                     for model in models {
                         var columns = [model.name, model.state.rawValue, formatBytes(model.bytes)]
                         if let record = model.record {
                             columns.append(String(record.commit.prefix(12)))
                             columns.append("pulled " + ISO8601DateFormatter().string(from: record.pulledAt))
                         }
-                        print("  " + columns.joined(separator: "  "))
+                        Output.line("  " + columns.joined(separator: "  "))
                     }
                 }
                 if !any {
-                    print("no models; pull one with: sightline model pull openai/clip-vit-base-patch16")
+                    Output.line("no models; pull one with: sightline model pull openai/clip-vit-base-patch16")
                 }
             }
         }
@@ -103,7 +103,7 @@ struct ModelCommand: AsyncParsableCommand {
                 let store = store.store()
                 for repo in repos {
                     try await store.remove(RepoID(repo))
-                    print("removed \(repo)")
+                    Output.line("removed \(repo)")
                 }
             }
         }
@@ -143,7 +143,7 @@ final class PullDisplay: Sendable {
     }
 
     private func write(_ text: String) {
-        FileHandle.standardError.write(Data(text.utf8))
+        Output.errorText(text)
     }
 }
 
@@ -169,7 +169,7 @@ func reportingErrors<T>(_ body: () async throws -> T) async throws -> T {
     do {
         return try await body()
     } catch let error as SightlineError {
-        FileHandle.standardError.write(Data("sightline: \(error.message)\n".utf8))
+        Output.error("sightline: \(error.message)")
         throw ExitCode.failure
     }
 }
@@ -178,7 +178,7 @@ func reportingErrors<T>(_ body: () throws -> T) throws -> T {
     do {
         return try body()
     } catch let error as SightlineError {
-        FileHandle.standardError.write(Data("sightline: \(error.message)\n".utf8))
+        Output.error("sightline: \(error.message)")
         throw ExitCode.failure
     }
 }

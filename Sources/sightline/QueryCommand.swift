@@ -20,10 +20,10 @@ struct QueryCommand: AsyncParsableCommand {
         @Option(name: .customLong("stream"), help: "A stream to watch (repeat for several; default: every stream).")
         var streams: [String] = []
 
-        @Option(name: .long, help: "Probability (0...1) a region must reach (default: the daemon's queries.default_threshold).")
+        @Option(name: .long, help: "Probability (0...1) a region must reach (default: the daemon's queries.default_threshold, 0.5).")
         var threshold: Double?
 
-        @Option(name: .customLong("min-duration"), help: "Seconds a match must last before it is reported.")
+        @Option(name: .customLong("min-duration"), help: "Seconds a match must last before it is reported (default: the daemon's queries.default_min_duration, 0.3).")
         var minDuration: Double?
 
         @OptionGroup var connection: SocketOptions
@@ -31,7 +31,7 @@ struct QueryCommand: AsyncParsableCommand {
         func run() async throws {
             let spec = QuerySpec(text: text, streams: streams, threshold: threshold, minDuration: minDuration)
             let result = try await connection.withClient { try await $0.request(.queryAdd(spec)) }
-            print(Display.json(result["query"]?["id"]))
+            Output.line(Display.json(result["query"]?["id"]))
         }
     }
 
@@ -59,7 +59,7 @@ struct QueryCommand: AsyncParsableCommand {
         func run() async throws {
             let result = try await connection.withClient { try await $0.request(.queryList) }
             if json {
-                print(JSONWriter.string(.object(result)))
+                Output.line(JSONWriter.string(.object(result)))
                 return
             }
             let rows = (result["queries"]?.arrayValue ?? []).map { q in
@@ -67,7 +67,7 @@ struct QueryCommand: AsyncParsableCommand {
                 return [Display.json(q["id"]), Display.number(q["threshold"]), Display.number(q["min_duration"]),
                         streams.isEmpty ? "all" : streams.joined(separator: ","), q["origin"].map { Display.json($0) } ?? "-", Display.json(q["text"])]
             }
-            print(Display.table(["ID", "THRESHOLD", "MIN_DURATION", "STREAMS", "ORIGIN", "TEXT"], rows))
+            Output.line(Display.table(["ID", "THRESHOLD", "MIN_DURATION", "STREAMS", "ORIGIN", "TEXT"], rows))
         }
     }
 }

@@ -20,6 +20,11 @@ struct SightlineCommand: AsyncParsableCommand {
             UninstallCommand.self,
         ]
     )
+
+    static func main() async {
+        Output.prepare()
+        await main(nil)
+    }
 }
 
 enum SightlineVersion {

@@ -15,16 +15,16 @@ struct StatusCommand: AsyncParsableCommand {
     func run() async throws {
         let status = try await connection.withClient { try await $0.request(.status) }
         if json {
-            print(JSONWriter.string(.object(status)))
+            Output.line(JSONWriter.string(.object(status)))
             return
         }
         let model = status["model"]
-        print("sightlined \(Display.json(status["version"])) (protocol \(Display.json(status["protocol"]))), up \(Display.number(status["uptime"], digits: 1)) s, \(Display.json(status["subscribers"])) subscribers")
-        print("model: \(Display.json(model?["name"]))\(model?["path"].map { " (\(Display.json($0)))" } ?? "")")
+        Output.line("sightlined \(Display.json(status["version"])) (protocol \(Display.json(status["protocol"]))), up \(Display.number(status["uptime"], digits: 1)) s, \(Display.json(status["subscribers"])) subscribers")
+        Output.line("model: \(Display.json(model?["name"]))\(model?["path"].map { " (\(Display.json($0)))" } ?? "")")
         if let note = model?["note"]?.stringValue {
-            print("  \(model?["test_model"]?.boolValue == true ? "warning: " : "")\(note)")
+            Output.line("  \(model?["test_model"]?.boolValue == true ? "warning: " : "")\(note)")
         }
-        print("")
+        Output.line("")
         let streams = (status["streams"]?.arrayValue ?? []).map { s in
             [Display.json(s["id"]), Display.json(s["state"]), Display.number(s["sampled_fps"]),
              s["frame_size"]?.arrayValue.map { $0.map { Display.json($0) }.joined(separator: "x") } ?? "-", Display.json(s["frames"]),
@@ -32,12 +32,12 @@ struct StatusCommand: AsyncParsableCommand {
              s["latency_ms"]?["p50"] == nil ? "-" : "\(Display.number(s["latency_ms"]?["p50"], digits: 0))/\(Display.number(s["latency_ms"]?["p99"], digits: 0))",
              Display.json(s["error"] ?? s["uri"])]
         }
-        print(Display.table(["STREAM", "STATE", "FPS", "SIZE", "FRAMES", "PROCESSED", "DROPS", "MATCHES", "LATENCY_MS p50/p99", "URI/ERROR"], streams))
-        print("")
+        Output.line(Display.table(["STREAM", "STATE", "FPS", "SIZE", "FRAMES", "PROCESSED", "DROPS", "MATCHES", "LATENCY_MS p50/p99", "URI/ERROR"], streams))
+        Output.line("")
         let queries = (status["queries"]?.arrayValue ?? []).map { q in
             let streams = q["streams"]?.arrayValue?.compactMap(\.stringValue) ?? []
             return [Display.json(q["id"]), streams.isEmpty ? "all" : streams.joined(separator: ","), Display.json(q["text"])]
         }
-        print(Display.table(["QUERY", "STREAMS", "TEXT"], queries))
+        Output.line(Display.table(["QUERY", "STREAMS", "TEXT"], queries))
     }
 }

@@ -37,8 +37,27 @@ struct StreamCommand: AsyncParsableCommand {
             if !target.contains("://"), !target.hasPrefix("/") {
                 target = FileManager.default.currentDirectoryPath + "/" + target
             }
+            if let path = Self.localPath(target) {
+                var isDirectory: ObjCBool = false
+                if !FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) {
+                    Output.error("sightline: \(path): no such file")
+                    throw ExitCode.failure
+                }
+                if isDirectory.boolValue {
+                    Output.error("sightline: \(path) is a directory, not a video file")
+                    throw ExitCode.failure
+                }
+            }
             let result = try await connection.withClient { try await $0.request(.streamAdd(StreamSpec(id: id, uri: target, fps: fps, loop: loop, shortSide: shortSide))) }
-            print(Display.json(result["stream"]?["id"]))
+            Output.line(Display.json(result["stream"]?["id"]))
+        }
+
+        /// The file a plain path or a `file://` URI names, checked here before the request: the
+        /// daemon would accept it and report the failure only later, in the stream's status.
+        static func localPath(_ uri: String) -> String? {
+            if !uri.contains("://") { return uri }
+            guard uri.lowercased().hasPrefix("file://"), let url = URL(string: uri), url.isFileURL else { return nil }
+            return url.path
         }
     }
 
@@ -66,7 +85,7 @@ struct StreamCommand: AsyncParsableCommand {
         func run() async throws {
             let result = try await connection.withClient { try await $0.request(.streamList) }
             if json {
-                print(JSONWriter.string(.object(result)))
+                Output.line(JSONWriter.string(.object(result)))
                 return
             }
             let rows = (result["streams"]?.arrayValue ?? []).map { s in
@@ -74,7 +93,7 @@ struct StreamCommand: AsyncParsableCommand {
                  s["short_side"].map { $0 == 0 ? "source" : Display.json($0) } ?? "-", s["origin"].map { Display.json($0) } ?? "-",
                  Display.json(s["created"]), Display.json(s["uri"])]
             }
-            print(Display.table(["ID", "FPS", "LOOP", "SHORT_SIDE", "ORIGIN", "CREATED", "URI"], rows))
+            Output.line(Display.table(["ID", "FPS", "LOOP", "SHORT_SIDE", "ORIGIN", "CREATED", "URI"], rows))
         }
     }
 }

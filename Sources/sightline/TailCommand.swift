@@ -9,7 +9,22 @@ struct TailCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tail",
         abstract: "Print match and stream events as they come.",
-        discussion: "One line per event: time, stream, query text, event, span, score, box. With --json, the daemon's lines as they are."
+        discussion: """
+            Prints one line per event as it comes, until interrupted (or, with --exit-when-ended, until the \
+            watched streams end):
+
+            match.start, match.update, match.end: time, stream, "query text", event, track number, pts \
+            (seconds into the stream), span start-end in seconds (match.end), score of the latest frame \
+            (0...1) and its box (x,y widthxheight in pixels of the analysed frame).
+
+            stream.status: time, stream, its new state (starting, online, stalled, reconnecting, ended or failed), the \
+            attempt while reconnecting and the error when there is one.
+
+            lagged: how many events the daemon dropped because this client read too slowly.
+
+            With --json, the daemon's JSON lines as they are (Docs/protocol.md), masks as COCO RLE unless \
+            --detail says otherwise.
+            """
     )
 
     @Option(name: .customLong("stream"), help: "Only this stream (repeatable).")
@@ -45,7 +60,7 @@ struct TailCommand: AsyncParsableCommand {
             while let event = try await client.nextEvent() {
                 // Written unbuffered, so that a pipe sees each event as it comes.
                 let text = json ? JSONWriter.string(.object(event)) : Self.describe(event)
-                FileHandle.standardOutput.write(Data((text + "\n").utf8))
+                Output.line(text)
                 if exitWhenEnded, event["event"] == "stream.status", let stream = event["stream"]?.stringValue,
                    let state = event["state"]?.stringValue, state == "ended" || state == "failed" {
                     finished.insert(stream)

@@ -67,10 +67,10 @@ struct SightlinedCommand: AsyncParsableCommand {
         do {
             resolved = try await ModelResolution.load(settings, logger: logger)
         } catch let error as SightlineError {
-            logger.critical("cannot load the model: \(error.message)", metadata: ["model": "\(settings.modelPath ?? settings.modelRepository ?? "")"])
+            logger.critical("cannot load the model: \(error.message)", metadata: Self.modelMetadata(settings))
             throw ExitCode(1)
         } catch {
-            logger.critical("cannot load the model: \(error)", metadata: ["model": "\(settings.modelPath ?? settings.modelRepository ?? "")"])
+            logger.critical("cannot load the model: \(error)", metadata: Self.modelMetadata(settings))
             throw ExitCode(1)
         }
         let summary = resolved.summary
@@ -93,33 +93,56 @@ struct SightlinedCommand: AsyncParsableCommand {
         }
     }
 
+    /// The configured model for the failure's log line; none when nothing was configured
+    /// (the message then says where the daemon looked).
+    static func modelMetadata(_ settings: DaemonConfiguration) -> Logger.Metadata? {
+        guard let model = settings.modelPath ?? settings.modelRepository else { return nil }
+        return ["model": "\(model)"]
+    }
+
     static func fail(_ error: SightlineError) -> Never {
         FileHandle.standardError.write(Data("sightlined: \(error.message)\n".utf8))
         Foundation.exit(1)
     }
 
+    /// Every setting as `--check-config` prints it, credentials in URIs masked.
     static func describe(_ c: DaemonConfiguration) -> String {
-        """
-        socket.path = \(c.socketPath)
-        socket.mode = 0o\(String(c.socketMode, radix: 8))
-        socket.group = \(c.socketGroup ?? "(daemon's group)")
-        socket.read_access = \(c.readAccess.rawValue)
-        state.directory = \(c.stateDirectory)
-        model.path = \(c.modelPath ?? "(unset)")
-        model.repository = \(c.modelRepository ?? "(unset)")
-        model.threads = \(c.engineThreads)
-        scheduler.max_batch = \(c.maxBatch)
-        scheduler.frames_per_stream = \(c.framesPerStream)
-        streams.default_fps = \(c.defaultFPS)
-        streams.max = \(c.maxStreams)
-        queries.default_threshold = \(c.defaultThreshold)
-        queries.default_min_duration = \(c.defaultMinDuration)
-        queries.max = \(c.maxQueries)
-        subscribers.queue = \(c.subscriberQueue)
-        subscribers.stuck_after = \(c.subscriberStuckSeconds)
-        metrics.address = \(c.metricsAddress ?? "(off)")
-        log.level = \(c.logLevel)
-        """ + c.definedStreams.map { "\nstream \($0.id) = \($0.spec.uri) (\($0.file) line \($0.line))" }.joined()
-            + c.definedQueries.map { "\nquery \($0.id) = \"\($0.spec.text)\" (\($0.file) line \($0.line))" }.joined()
+        var lines = [
+            "socket.path = \(c.socketPath)",
+            "socket.mode = 0o\(String(c.socketMode, radix: 8))",
+            "socket.group = \(c.socketGroup ?? "(daemon's group)")",
+            "socket.read_access = \(c.readAccess.rawValue)",
+            "state.directory = \(c.stateDirectory)",
+            "model.path = \(c.modelPath ?? "(unset)")",
+            "model.repository = \(c.modelRepository ?? "(unset)")",
+            "model.threads = \(c.engineThreads)",
+            "scheduler.max_batch = \(c.maxBatch)",
+            "scheduler.frames_per_stream = \(c.framesPerStream)",
+            "streams.default_fps = \(c.defaultFPS)",
+            "streams.default_short_side = \(c.defaultShortSide)\(c.defaultShortSide == 0 ? " (the source's size)" : "")",
+            "streams.max = \(c.maxStreams)",
+            "queries.default_threshold = \(c.defaultThreshold)",
+            "queries.default_min_duration = \(c.defaultMinDuration)",
+            "queries.max = \(c.maxQueries)",
+            "subscribers.queue = \(c.subscriberQueue)",
+            "subscribers.stuck_after = \(c.subscriberStuckSeconds)",
+            "metrics.address = \(c.metricsAddress ?? "(off)")",
+            "log.level = \(c.logLevel)",
+        ]
+        // A definition's line, then what it leaves out, filled in from the defaults above.
+        for stream in c.definedStreams {
+            let s = stream.spec
+            lines.append("stream \(stream.id) = \(maskingCredentials(s.uri)) (\(stream.file) line \(stream.line))")
+            lines.append("  fps = \(s.fps.map { "\($0)" } ?? "\(c.defaultFPS) (streams.default_fps)"), "
+                + "short_side = \(s.shortSide.map { "\($0)" } ?? "\(c.defaultShortSide) (streams.default_short_side)"), loop = \(s.loop)")
+        }
+        for query in c.definedQueries {
+            let q = query.spec
+            lines.append("query \(query.id) = \"\(q.text)\" (\(query.file) line \(query.line))")
+            lines.append("  streams = \(q.streams.isEmpty ? "(every stream)" : q.streams.joined(separator: ",")), "
+                + "threshold = \(q.threshold.map { "\($0)" } ?? "\(c.defaultThreshold) (queries.default_threshold)"), "
+                + "min_duration = \(q.minDuration.map { "\($0)" } ?? "\(c.defaultMinDuration) (queries.default_min_duration)")")
+        }
+        return lines.joined(separator: "\n")
     }
 }

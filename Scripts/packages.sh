@@ -14,9 +14,23 @@ sightline_install_packages() {
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
     done
     [ ${#missing[@]} -eq 0 ] && return 0
-    echo "sightline: installing Debian packages: ${missing[*]}" >&2
+    local noun="packages"; [ ${#missing[@]} -eq 1 ] && noun="package"
+    echo "sightline: installing ${#missing[@]} Debian $noun (about a minute on a fresh machine): ${missing[*]}" >&2
     local sudo=""
     [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    echo "sightline: apt-get update" >&2
     $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+    # apt's own lines (one per package fetched, unpacked and set up) show that it moves;
+    # they go to standard error so that a caller's standard output stays its own.
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -o Dpkg::Use-Pty=0 "${missing[@]}" \
+        | grep --line-buffered -E '^(Get:|Unpacking|Setting up) ' >&2 || true
+    local p2 still=()
+    for p2 in "${missing[@]}"; do
+        dpkg-query -W -f='${Status}' "$p2" 2>/dev/null | grep -q "install ok installed" || still+=("$p2")
+    done
+    if [ ${#still[@]} -ne 0 ]; then
+        echo "sightline: apt-get could not install: ${still[*]}" >&2
+        return 1
+    fi
+    echo "sightline: installed ${#missing[@]} Debian $noun" >&2
 }

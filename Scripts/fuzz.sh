@@ -10,7 +10,8 @@
 # shared; the targets are single-threaded). The growing corpora, logs and crash inputs go to
 # --out (default .build-fuzz/ in the repository, which git ignores); Fuzz/Corpus/ holds only
 # the small committed seeds and is never written.
-# Exit status: 0 when no target crashed, 1 when one did, 2 on a usage or build error.
+# Exit status: 0 when no target crashed, 1 when one did, 2 on a usage or build error or an
+# uninstrumented build.
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -40,10 +41,13 @@ executable() {
 }
 
 export SWIFT_BACKTRACE=enable=no  # the Swift backtracer reads memory ASan then reports as an overflow
-# SwiftPM's own --sanitize (not -Xswiftc -sanitize=) so that it leaves main to libFuzzer.
+# Both spellings: SwiftPM's --sanitize makes it leave main to libFuzzer but (Swift 6.3) passes
+# the flags only to the link, so -Xswiftc puts the coverage and ASan instrumentation in the
+# compiled code.
+flags=(-c release --sanitize fuzzer --sanitize address -Xswiftc -sanitize=fuzzer,address)
 echo "== building Fuzz/ (release, fuzzer + address sanitizers)"
-(cd "$root/Fuzz" && swift build -c release --sanitize fuzzer --sanitize address) || exit 2
-bin="$(cd "$root/Fuzz" && swift build -c release --sanitize fuzzer --sanitize address --show-bin-path)"
+(cd "$root/Fuzz" && swift build "${flags[@]}") || exit 2
+bin="$(cd "$root/Fuzz" && swift build "${flags[@]}" --show-bin-path)"
 
 run() {
     local target="$1" dir="$out/$1"
@@ -75,6 +79,10 @@ for target in "${targets[@]}"; do
     corpus="$(sed -n 's/.* corp: \([0-9]*\).*/\1/p' <<<"$last")"
     crashes="$(find "$dir/crashes" -type f | wc -l)"
     printf '%-14s %12s %8s %10s %8s %8s %8s\n' "$target" "${execs:-?}" "${rate:-?}" "${cov:-?}" "${ft:-?}" "${corpus:-?}" "$crashes"
+    if [[ -z "$cov" ]]; then
+        status=2
+        echo "   $target: no coverage reported: the build is not instrumented"
+    fi
     if [[ "$crashes" -gt 0 ]] || grep -q '==ERROR\|Fatal error\|deadly signal' "$dir/log"; then
         status=1
         echo "   $target: $(grep -m1 -E 'Fatal error|==ERROR|deadly signal' "$dir/log" || echo 'see the log')"

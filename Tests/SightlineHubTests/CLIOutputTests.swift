@@ -165,4 +165,34 @@ import Glibc
         #expect(result.status == 1 && result.stderr.contains("cannot reach"), "\(result.stderr)")
         #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("models").path))
     }
+
+    @Test func helpTextsSayWhatTheCommandsDo() async throws {
+        func help(_ arguments: [String]) async throws -> String {
+            let result = try await ChildProcesses.run(BuiltProducts.path("sightline"), arguments + ["--help"], environment: ["PATH": "/usr/bin:/bin", "COLUMNS": "100"])
+            #expect(result.status == 0, "\(result.stderr)")
+            return result.stdout
+        }
+        let tail = try await help(["tail"])
+        for word in ["match.start", "stream.status", "lagged", "score", "box"] { #expect(tail.contains(word), "tail --help lacks \(word)") }
+        #expect(try await help(["ground"]).contains("<file> --query <query> ..."))
+        let uninstall = try await help(["uninstall"])
+        #expect(uninstall.contains("--user") && !uninstall.contains("Install a service"), "\(uninstall)")
+        #expect(try await help(["query", "add"]).contains("queries.default_min_duration, 0.3"))
+        let embed = try await help(["embed"])
+        #expect(embed.contains("decodebin opens). By default an image") || embed.contains("decodebin opens).\nBy default an image"), "\(embed)")
+    }
+
+    @Test func installDryRunMarksOnlyWhatWouldChange() async throws {
+        let dir = try Self.temporaryDirectory("dry")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let result = try await ChildProcesses.run(BuiltProducts.path("sightline"), ["install", "--dry-run", "--destdir", dir.path], environment: Self.isolated(dir))
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("would create \(dir.path)/usr/local/bin/sightlined"))
+        #expect(result.stdout.contains("would mkdir "))
+        for line in result.stdout.split(separator: "\n") where line.hasPrefix("would ") {
+            let action = line.dropFirst(6).prefix { $0 != " " }
+            #expect(["create", "update", "remove", "mkdir", "rmdir", "run"].contains(String(action)), "\(line)")
+        }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).allSatisfy { $0 == "config" || $0 == "models" })
+    }
 }

@@ -131,14 +131,36 @@ final class SafeTensorsFile: @unchecked Sendable {
                     context: ["file": path, "tensor": name])
             }
             let dtype = TensorDType(rawValue: dtypeName)
-            let elements = shape.reduce(1, *)
-            if let dtype, elements * dtype.byteSize != offsets[1] - offsets[0] {
-                throw corrupt("\(elements) elements of \(dtypeName) need \(elements * dtype.byteSize) bytes, data_offsets span \(offsets[1] - offsets[0])")
+            // Products checked by hand: this target is compiled with -Ounchecked, where an
+            // overflow wraps instead of trapping, and a wrapped count (for example of a shape
+            // [2^32, 2^32]) could match the span and let a huge shape through.
+            guard let elements = Self.elementCount(shape) else {
+                throw corrupt("shape \(shape) has more elements than any file can hold")
+            }
+            if let dtype {
+                let (byteCount, overflow) = elements.multipliedReportingOverflow(by: dtype.byteSize)
+                if overflow {
+                    throw corrupt("\(elements) elements of \(dtypeName) need more bytes than any file can hold")
+                }
+                if byteCount != offsets[1] - offsets[0] {
+                    throw corrupt("\(elements) elements of \(dtypeName) need \(byteCount) bytes, data_offsets span \(offsets[1] - offsets[0])")
+                }
             }
             tensors[name] = TensorEntry(name: name, dtypeName: dtypeName, dtype: dtype, shape: shape,
                                         offset: dataStart + offsets[0], byteCount: offsets[1] - offsets[0])
         }
         return tensors
+    }
+
+    /// The product of a shape's dimensions, or nil when it does not fit in an `Int`.
+    private static func elementCount(_ shape: [Int]) -> Int? {
+        var count = 1
+        for dimension in shape {
+            let (product, overflow) = count.multipliedReportingOverflow(by: dimension)
+            if overflow { return nil }
+            count = product
+        }
+        return count
     }
 
     private static func integers(_ values: [Any]) -> [Int]? {

@@ -151,6 +151,23 @@ struct LoaderTests {
         #expect(Self.loadError(directory)?.code == .invalidFile)
     }
 
+    /// Shapes whose element count ([2^32, 2^32]) or byte count ([2^31, 2^31] of F32) is 2^64:
+    /// wrapped, either is 0 and matched an empty span, so the header passed with a huge shape.
+    @Test("a shape whose element or byte count overflows is refused, not wrapped",
+          arguments: ["[4294967296, 4294967296]", "[2147483648, 2147483648]"])
+    func overflowingShape(shape: String) throws {
+        let directory = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let path = "\(directory)/model.safetensors"
+        try TensorRecord.write([], to: path, header: "{\"huge\": {\"dtype\": \"F32\", \"shape\": \(shape), \"data_offsets\": [0, 0]}}")
+        #expect {
+            _ = try SafeTensorsFile(path: path)
+        } throws: { error in
+            guard let error = error as? SightlineError else { return false }
+            return error.code == .invalidFile && error.context["tensor"] == "huge" && error.message.contains("more")
+        }
+    }
+
     @Test("a tensor with the wrong shape names the file, the tensor and both shapes")
     func wrongShape() throws {
         let directory = try Self.copy()

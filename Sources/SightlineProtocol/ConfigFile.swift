@@ -158,8 +158,11 @@ public struct ConfigFile: Sendable, Equatable {
                 case "n": out.append("\n")
                 case "t": out.append("\t")
                 case "u":
-                    let hex = String(String.UnicodeScalarView(s.prefix(4)))
-                    guard hex.count == 4, let v = UInt32(hex, radix: 16), let scalar = Unicode.Scalar(v) else {
+                    // Digits checked one by one: UInt32(_:radix:) alone also takes a sign ("+041").
+                    let digits = s.prefix(4)
+                    guard digits.count == 4, digits.allSatisfy(\.properties.isASCIIHexDigit),
+                          let v = UInt32(String(String.UnicodeScalarView(digits)), radix: 16), let scalar = Unicode.Scalar(v)
+                    else {
                         throw error(name, lineNumber, "\\u needs four hex digits of a valid character")
                     }
                     s.removeFirst(4)

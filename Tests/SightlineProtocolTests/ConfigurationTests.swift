@@ -89,6 +89,9 @@ import Testing
         ("just words", 1, "expected key = value"),
         ("[[array]]", 1, "table header"),
         ("[model]\npath = [\"a\", 1]", 2, "arrays hold strings only"),
+        ("[model]\npath = \"\\u+041\"", 2, "four hex digits"),
+        ("[model]\npath = \"\\u-000\"", 2, "four hex digits"),
+        ("[model]\npath = \"\\ud800\"", 2, "four hex digits"),
     ])
     func badFilesNameTheLine(text: String, line: Int, fragment: String) {
         var c = DaemonConfiguration(defaultsFor: Self.user)

@@ -78,8 +78,7 @@ public struct Daemon: Sendable {
         let stats = RuntimeStats(metrics: metrics)
         let socketGID: UInt32
         if let name = config.socketGroup {
-            guard let entry = getgrnam(name) else { throw SightlineError(.invalidArgument, "socket.group: no group named \"\(name)\"") }
-            socketGID = entry.pointee.gr_gid
+            socketGID = try groupID(named: name)
         } else {
             socketGID = getegid()
         }

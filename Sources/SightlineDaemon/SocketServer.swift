@@ -106,10 +106,8 @@ public final class SocketServer: Service, Sendable {
             }
             umask(previous)
             if let groupName {
-                guard let entry = getgrnam(groupName) else {
-                    throw SightlineError(.invalidArgument, "socket.group: no group named \"\(groupName)\"")
-                }
-                guard chown(path, UInt32.max, entry.pointee.gr_gid) == 0 else {
+                let gid = try groupID(named: groupName)
+                guard chown(path, UInt32.max, gid) == 0 else {
                     throw SightlineError.fromErrno("cannot give the socket to group \(groupName):", path: path)
                 }
             }

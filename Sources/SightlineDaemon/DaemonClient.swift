@@ -60,7 +60,12 @@ public final class DaemonClient {
         guard let line = try await nextLine() else {
             throw SightlineError(.unavailable, "the daemon closed the connection before greeting", context: ["socket": socketPath])
         }
-        hello = try ServerHello(json: try JSONParser().parse(line))
+        let json = try JSONParser().parse(line)
+        // A daemon that refuses the connection (too many open) sends an error reply instead.
+        if json.objectValue?["ok"] != nil, case .failure(let error) = try Reply(json: json).outcome {
+            throw error
+        }
+        hello = try ServerHello(json: json)
         guard hello.protocolVersion == ProtocolLimits.version else {
             throw SightlineError(.unavailable, "the daemon speaks protocol \(hello.protocolVersion); this client speaks \(ProtocolLimits.version)")
         }

@@ -30,14 +30,18 @@ public final class SocketServer: Service, Sendable {
     /// Events held per connection, and how long a full queue is borne: new connections take
     /// the values in force when they open (a reload may change them).
     private let subscriberLimits: Mutex<(queue: Int, stuckAfter: Duration)>
+    /// `socket.max_connections`.
+    let connections: ConnectionLimit
     let logger: Logger
     let onReady: @Sendable () -> Void
 
     public init(
         target: ListenTarget, handler: RequestHandler, bus: EventBus, stats: RuntimeStats,
         eventLoopGroup: MultiThreadedEventLoopGroup, subscriberQueue: Int, stuckAfter: Duration,
+        maxConnections: Int = DaemonConfiguration.defaultMaxConnections,
         logger: Logger, onReady: @escaping @Sendable () -> Void = {}
     ) {
+        self.connections = ConnectionLimit(limit: maxConnections)
         self.target = target
         self.handler = handler
         self.bus = bus
@@ -51,6 +55,11 @@ public final class SocketServer: Service, Sendable {
     /// For connections opened from now on.
     public func update(subscriberQueue: Int, stuckAfter: Duration) {
         subscriberLimits.withLock { $0 = (subscriberQueue, stuckAfter) }
+    }
+
+    /// The most connections served at once; connections already open stay open.
+    public func update(maxConnections: Int) {
+        connections.update(limit: maxConnections)
     }
 
     public func run() async throws {
@@ -157,6 +166,11 @@ public final class SocketServer: Service, Sendable {
     /// problem alone, and is logged.
     private func serve(_ connection: NIOAsyncChannel<ByteBuffer, ByteBuffer>, hello: ServerHello) async {
         let channel = connection.channel
+        if case .failure(let reached) = connections.acquire() {
+            await refuse(connection, limit: reached.limit)
+            return
+        }
+        defer { connections.release() }
         let peer: PeerCredentials
         do {
             peer = try await PeerCredentials.of(channel)
@@ -217,5 +231,22 @@ public final class SocketServer: Service, Sendable {
             log.debug("connection ended with an error", metadata: ["error": "\(error)"])
         }
         queue.close()
+    }
+
+    /// One error line in place of the greeting, then the connection is closed. The refusal is
+    /// logged at debug level only: a peer opening connections in a loop must not flood the log.
+    private func refuse(_ connection: NIOAsyncChannel<ByteBuffer, ByteBuffer>, limit: Int) async {
+        let error = SightlineError(
+            .tooManyConnections,
+            "the daemon already serves \(limit) connections (socket.max_connections); try again once one closes",
+            context: ["limit": String(limit)])
+        logger.debug("connection refused: too many connections", metadata: ["limit": "\(limit)"])
+        do {
+            try await connection.executeThenClose { _, outbound in
+                try await outbound.write(ByteBuffer(bytes: JSONWriter.line(Reply.failure(.null, error).json)))
+            }
+        } catch {
+            try? await connection.channel.close()
+        }
     }
 }

@@ -20,6 +20,9 @@ public struct DaemonConfiguration: Sendable, Equatable {
     /// Group given to the socket; `nil` keeps the daemon's primary group.
     public var socketGroup: String?
     public var readAccess: ReadAccess = .group
+    /// Most connections served at once; one more is sent `too_many_connections` and closed.
+    public var maxConnections: Int = Self.defaultMaxConnections
+    public static let defaultMaxConnections = 256
 
     // [state]
     public var stateDirectory: String
@@ -77,7 +80,7 @@ public struct DaemonConfiguration: Sendable, Equatable {
 
     /// The keys the file may hold.
     public static let fileKeys: Set<String> = [
-        "socket.path", "socket.mode", "socket.group", "socket.read_access",
+        "socket.path", "socket.mode", "socket.group", "socket.read_access", "socket.max_connections",
         "state.directory",
         "model.path", "model.repository", "model.threads",
         "scheduler.max_batch", "scheduler.frames_per_stream",
@@ -100,6 +103,7 @@ public struct DaemonConfiguration: Sendable, Equatable {
             }
             readAccess = access
         }
+        if let v = try file.int("socket.max_connections", in: 1...65_536) { maxConnections = v }
         if let v = try file.string("state.directory") { stateDirectory = v }
         if let v = try file.string("model.path") { modelPath = v.isEmpty ? nil : v }
         if let v = try file.string("model.repository") { modelRepository = v.isEmpty ? nil : v }

@@ -1,0 +1,125 @@
+import Foundation
+import SightlineCore
+import SightlineDaemon
+import SightlineProtocol
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `socket.max_connections`: connections over the limit get one error line and are closed,
+/// however many a peer opens, and the daemon serves others again as soon as a slot is free.
+@Suite(.serialized) struct ConnectionLimitTests {
+    /// A plain blocking Unix socket connection, so that the test holds connections open
+    /// without a client library in between.
+    final class RawConnection {
+        let fd: Int32
+
+        init(path: String) throws {
+            fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+            guard fd >= 0 else { throw SightlineError(.system, "socket: \(errno)") }
+            var timeout = timeval(tv_sec: 20, tv_usec: 0)
+            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+            var address = sockaddr_un()
+            address.sun_family = sa_family_t(AF_UNIX)
+            withUnsafeMutableBytes(of: &address.sun_path) { raw in
+                let bytes = Array(path.utf8)
+                raw.copyBytes(from: bytes)
+                raw[bytes.count] = 0
+            }
+            let result = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            }
+            guard result == 0 else {
+                close(fd)
+                throw SightlineError(.system, "connect: \(errno)")
+            }
+        }
+
+        /// Everything up to the first newline, or nil when the daemon closed first.
+        func firstLine() -> String? {
+            var bytes: [UInt8] = []
+            var byte: UInt8 = 0
+            while read(fd, &byte, 1) == 1 {
+                if byte == 10 { return String(decoding: bytes, as: UTF8.self) }
+                bytes.append(byte)
+            }
+            return nil
+        }
+
+        /// Whether the daemon closed its end (read returns 0 once the line is consumed).
+        func closedByDaemon() -> Bool {
+            var byte: UInt8 = 0
+            return read(fd, &byte, 1) == 0
+        }
+
+        deinit { close(fd) }
+    }
+
+    @Test func connectionsOverTheLimitAreRefusedAndOthersAreServedAgain() async throws {
+        let limit = 4
+        let directory = try DaemonProcess().directory
+        let config = directory + "/sightlined.toml"
+        try Data("[socket]\nmax_connections = \(limit)\n".utf8).write(to: URL(fileURLWithPath: config))
+        let daemon = try DaemonProcess(directory: directory, arguments: ["--config", config])
+        defer { daemon.cleanUp() }
+        try await daemon.start()
+
+        var held: [RawConnection] = []
+        for _ in 0..<limit {
+            let connection = try RawConnection(path: daemon.socket)
+            let line = try #require(connection.firstLine())
+            #expect(line.contains("\"event\":\"hello\""), "\(line)")
+            held.append(connection)
+        }
+        // A peer opening connections in a loop: each gets the error and is closed.
+        var refused = 0
+        for _ in 0..<1_000 {
+            let extra = try RawConnection(path: daemon.socket)
+            let line = try #require(extra.firstLine())
+            let reply = try Reply(json: try JSONParser().parse(Array(line.utf8)))
+            if case .failure(let error) = reply.outcome, error.code == .tooManyConnections,
+               error.message.contains("\(limit) connections"), extra.closedByDaemon() {
+                refused += 1
+            } else {
+                Issue.record("an extra connection was not refused: \(line)")
+            }
+        }
+        #expect(refused == 1_000)
+        // A client library reports the refusal as the daemon's error.
+        do {
+            _ = try await daemon.client { _ in Issue.record("a connection over the limit was served") }
+        } catch let error as SightlineError {
+            #expect(error.code == .tooManyConnections, "\(error)")
+        }
+        // The connections held open still work.
+        let request = Array("{\"id\":1,\"op\":\"status\"}\n".utf8)
+        #expect(write(held[0].fd, request, request.count) == request.count)
+        #expect(held[0].firstLine()?.contains("\"ok\":true") == true)
+
+        // One slot frees: a normal client is served again (the daemon notices the hang-up
+        // asynchronously, so it may take a few tries).
+        held.removeLast()
+        var served = false
+        for _ in 0..<200 where !served {
+            do {
+                let status = try await daemon.client { try await $0.request(.status) }
+                #expect(status["protocol"] == JSONValue(ProtocolLimits.version))
+                served = true
+            } catch let error as SightlineError where error.code == .tooManyConnections {
+                try await Task.sleep(for: .milliseconds(25))
+            }
+        }
+        #expect(served)
+        held.removeAll()
+        #expect(await daemon.stop() == 0)
+    }
+
+    @Test(arguments: ["0", "65537", "\"many\""])
+    func theLimitIsValidated(value: String) throws {
+        let file = try ConfigFile(parsing: "[socket]\nmax_connections = \(value)\n", name: "test.toml")
+        var configuration = DaemonConfiguration(defaultsFor: RunEnvironment(variables: [:], uid: 1000, home: "/tmp"))
+        #expect { try configuration.apply(file) } throws: { ($0 as? SightlineError)?.message.contains("socket.max_connections") == true }
+    }
+}

@@ -58,7 +58,8 @@ public struct Daemon: Sendable {
         self.model = model
         self.hooks = hooks
         self.makeGrounder = makeGrounder
-        self.logger = logger
+        // Everything the daemon and the parts it starts log goes through this logger.
+        self.logger = logger.maskingCredentials()
     }
 
     public func run() async throws {

@@ -30,7 +30,7 @@ public final class Ingest: Service, Sendable {
         self.registry = registry
         self.bus = bus
         self.stats = stats
-        self.logger = logger
+        self.logger = logger.maskingCredentials()
         self.sink = sink
         self.onRemoved = onRemoved
         (changes, changeSink) = AsyncStream.makeStream(of: RegistryChange.self)
@@ -67,7 +67,7 @@ public final class Ingest: Service, Sendable {
         do {
             source = try VideoSource(id: record.id, options: options, logger: logger)
         } catch {
-            let status = SourceStatus(stream: record.id, state: .failed("\(error)"))
+            let status = SourceStatus(stream: record.id, state: .failed("\(error)")).maskingCredentials
             stats.status(status)
             bus.publish(.streamStatus(StreamStatusEvent(status)))
             return
@@ -77,7 +77,8 @@ public final class Ingest: Service, Sendable {
             await withTaskGroup(of: Void.self) { group in
                 group.addTask { await source.run() }
                 group.addTask {
-                    for await status in source.statuses {
+                    for await unmasked in source.statuses {
+                        let status = unmasked.maskingCredentials
                         logger.info("stream \(status)", metadata: ["stream": "\(status.stream)"])
                         let publish: @Sendable () -> Void = {
                             stats.status(status)

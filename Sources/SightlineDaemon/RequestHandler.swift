@@ -43,7 +43,7 @@ public final class RequestHandler: Sendable {
         self.policy = policy
         self.model = model
         self.version = version
-        self.logger = logger
+        self.logger = logger.maskingCredentials()
     }
 
     func handle(line: [UInt8], context: ConnectionContext) async -> Reply {

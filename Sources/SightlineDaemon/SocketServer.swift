@@ -48,7 +48,7 @@ public final class SocketServer: Service, Sendable {
         self.stats = stats
         self.group = eventLoopGroup
         self.subscriberLimits = Mutex((subscriberQueue, stuckAfter))
-        self.logger = logger
+        self.logger = logger.maskingCredentials()
         self.onReady = onReady
     }
 
@@ -214,7 +214,7 @@ public final class SocketServer: Service, Sendable {
                                 reply = .failure(.null, SightlineError(
                                     .lineTooLong, "line longer than \(ProtocolLimits.maxLineBytes) bytes (\(seen) so far); discarded up to its newline"))
                             }
-                            try await outbound.write(ByteBuffer(bytes: JSONWriter.line(reply.json)))
+                            try await outbound.write(ByteBuffer(bytes: JSONWriter.line(reply.maskingCredentials.json)))
                         }
                     }
                     } catch {

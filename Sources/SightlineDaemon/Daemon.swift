@@ -77,6 +77,10 @@ public struct Daemon: Sendable {
         let bus = EventBus(logger: logger)
         let metrics = config.metricsAddress == nil ? nil : DaemonMetrics()
         let stats = RuntimeStats(metrics: metrics)
+        if let metrics {
+            metrics.track(queries: registry.queries.map(\.id))
+            registry.observe { metrics.registryChanged($0) }
+        }
         let socketGID: UInt32
         if let name = config.socketGroup {
             socketGID = try groupID(named: name)

@@ -84,7 +84,7 @@ import Testing
     @Test func emptyFileIsInvalid() throws {
         let directory = try TemporaryDirectory()
         let path = directory.path("empty.jpg")
-        FileManager.default.createFile(atPath: path, contents: Data())
+        _ = FileManager.default.createFile(atPath: path, contents: Data())
         #expect(throws: SightlineError.self) { try ImageFile.read(path) }
     }
 

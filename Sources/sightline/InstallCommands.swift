@@ -33,9 +33,9 @@ struct InstallLocation: ParsableArguments {
     }
 
     func print(_ steps: [InstallStep]) {
+        // Only steps that change something are "would": what stays is printed as it is.
+        let changes: Set<InstallStep.Action> = [.create, .update, .remove, .createDirectory, .removeDirectory, .run]
         for step in steps {
-            // Only steps that change something are "would": what stays is printed as it is.
-            let changes: Set<InstallStep.Action> = [.create, .update, .remove, .createDirectory, .removeDirectory, .run]
             Output.line((dryRun && changes.contains(step.action) ? "would " : "") + step.description)
         }
     }

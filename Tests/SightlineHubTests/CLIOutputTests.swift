@@ -25,6 +25,12 @@ import Glibc
          "SIGHTLINE_MODEL_DIR": dir.appendingPathComponent("models").path, "PATH": "/usr/bin:/bin"]
     }
 
+    /// A new empty file, open for writing: where a child's standard error goes.
+    static func newFile(_ url: URL) throws -> FileHandle {
+        _ = FileManager.default.createFile(atPath: url.path, contents: nil)
+        return try FileHandle(forWritingTo: url)
+    }
+
     @Test func streamAddOfAMissingFileFailsBeforeAskingTheDaemon() async throws {
         let dir = try Self.temporaryDirectory("add")
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -72,8 +78,7 @@ import Glibc
         daemon.arguments = ["--socket", socket, "--state-dir", dir.appendingPathComponent("state").path]
         daemon.environment = environment
         let log = dir.appendingPathComponent("daemon.log")
-        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
-        daemon.standardError = try FileHandle(forWritingTo: log)
+        daemon.standardError = try Self.newFile(log)
         daemon.standardOutput = FileHandle.nullDevice
         try await ChildProcesses.start(daemon)
         defer {
@@ -100,8 +105,7 @@ import Glibc
         let pipe = Pipe()
         tail.standardOutput = pipe
         let tailErrors = dir.appendingPathComponent("tail.err")
-        _ = FileManager.default.createFile(atPath: tailErrors.path, contents: nil)
-        tail.standardError = try FileHandle(forWritingTo: tailErrors)
+        tail.standardError = try Self.newFile(tailErrors)
         tail.standardInput = FileHandle.nullDevice
         try await ChildProcesses.start(tail)
         // Our copy of the write end goes, so that the read end sees only the child's.

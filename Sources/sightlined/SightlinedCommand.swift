@@ -112,6 +112,7 @@ struct SightlinedCommand: AsyncParsableCommand {
             "socket.mode = 0o\(String(c.socketMode, radix: 8))",
             "socket.group = \(c.socketGroup ?? "(daemon's group)")",
             "socket.read_access = \(c.readAccess.rawValue)",
+            "socket.max_connections = \(c.maxConnections)",
             "state.directory = \(c.stateDirectory)",
             "model.path = \(c.modelPath ?? "(unset)")",
             "model.repository = \(c.modelRepository ?? "(unset)")",

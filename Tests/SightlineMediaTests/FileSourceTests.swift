@@ -60,11 +60,14 @@ import Testing
     @Test func realtimeFilePlaysAtItsOwnPace() async throws {
         let directory = try TemporaryDirectory()
         let path = directory.path("clip.mp4")
-        try await TestMedia.mp4(path, width: 160, height: 120, fps: 30, seconds: 1.5)
+        try await TestMedia.mp4(path, width: 160, height: 120, fps: 30, seconds: 3)
         let run = try SourceRun("paced", SourceOptions(uri: path, sampleRate: 4))
         #expect(await run.finished(timeout: 90))
         let frames = await run.frames
-        #expect(frames.count >= 5)
+        // 12 samples in 3 s. A paced source drops what arrives late, as a camera does, and on a
+        // loaded machine a few go (4 of 6 samples of a 1.5 s clip were seen): at least half
+        // arrive, enough for the pacing check to mean something.
+        #expect(frames.count >= 6)
         // Delivered as a camera would: the wall-clock gaps follow the timestamps.
         let wall = frames.last!.captureTime.timeIntervalSince(frames.first!.captureTime)
         let media = frames.last!.pts - frames.first!.pts

@@ -64,13 +64,15 @@ import Testing
         let run = try SourceRun("paced", SourceOptions(uri: path, sampleRate: 4))
         #expect(await run.finished(timeout: 90))
         let frames = await run.frames
-        // 12 samples in 3 s. A paced source drops what arrives late, as a camera does, and on a
-        // loaded machine a few go (4 of 6 samples of a 1.5 s clip were seen): at least half
-        // arrive, enough for the pacing check to mean something.
-        #expect(frames.count >= 6)
-        // Delivered as a camera would: the wall-clock gaps follow the timestamps.
+        // 12 samples in 3 s. A paced source keeps only the newest frames when its consumer is
+        // slow, as a camera does, so how many arrive depends on the machine's load (4 of 12 with
+        // the whole suite and a busy core): the verdict is on the pacing of those that arrive.
+        try #require(frames.count >= 3, "got \(frames.count) frames")
         let wall = frames.last!.captureTime.timeIntervalSince(frames.first!.captureTime)
         let media = frames.last!.pts - frames.first!.pts
+        #expect(media >= 0.5, "the delivered frames span \(media) s of the clip")
+        // Delivered as a camera would: the wall-clock gaps follow the timestamps (a source that
+        // read as fast as it decodes would deliver 3 s of clip in a fraction of that).
         #expect(wall > media * 0.7)
     }
 

@@ -5,8 +5,8 @@
 //
 // Sources/SightlineCore, SightlineGrounding and SightlineProtocol are symlinks to the main
 // package's folders, and FuzzSafeTensors/SafeTensors.swift to the model engine's reader, so
-// the code fuzzed is the code shipped. The reader is compiled here without the model target's
-// -Ounchecked, so an overflow or an out-of-bounds index traps instead of passing unnoticed.
+// the code fuzzed is the code shipped. Here it is also built with the address sanitizer, so an
+// overflow, an out-of-bounds index or a bad read of the mapped file traps.
 import PackageDescription
 
 let package = Package(

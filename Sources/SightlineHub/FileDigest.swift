@@ -1,35 +1,69 @@
 import Foundation
 import SightlineCore
 
-/// Hashes of a file on disk, read in large chunks.
+/// The hash the hub publishes for a file, and how to compute one to compare with it.
+struct ExpectedHash: Sendable {
+    var algorithm: Digest.Algorithm
+    /// Lowercase hex, as the hub's metadata gives it.
+    var value: String
+    /// For messages: "SHA-256" or "git blob id".
+    var name: String
+    /// Bytes hashed before the content: git hashes a blob as `blob <size>\0<content>`.
+    var prefix: [UInt8]
+
+    /// The file's LFS SHA-256 when it has one, else its git blob id, else nil (nothing to check).
+    init?(_ file: HubFile) {
+        if let sha256 = file.sha256 {
+            self.init(algorithm: .sha256, value: sha256, name: "SHA-256", prefix: [])
+        } else if let blob = file.gitBlobID {
+            self.init(algorithm: .sha1, value: blob, name: "git blob id", prefix: Array("blob \(file.size)\0".utf8))
+        } else {
+            return nil
+        }
+    }
+
+    init(algorithm: Digest.Algorithm, value: String, name: String, prefix: [UInt8]) {
+        self.algorithm = algorithm
+        self.value = value
+        self.name = name
+        self.prefix = prefix
+    }
+
+    /// A digest that has taken the prefix and waits for the content.
+    func start() -> Digest {
+        let digest = Digest(algorithm)
+        digest.update(prefix)
+        return digest
+    }
+}
+
+/// Hashing what is already on disk, read in large chunks. Blocking: call it off the
+/// cooperative pool.
 enum FileDigest {
     static let chunkSize = 4 << 20
 
-    /// SHA-256 of the file, lowercase hex.
-    static func sha256(of url: URL) throws -> String {
-        var hasher = SHA256()
-        try forEachChunk(of: url) { hasher.update(buffer: $0) }
-        return hasher.finalize().hexString
-    }
-
-    /// The git blob id: SHA-1 over `blob <size>\0` and the content.
-    static func gitBlobID(of url: URL) throws -> String {
-        let size = try FileManager.default.attributesOfItem(atPath: url.path)[.size] as? Int64 ?? 0
-        var hasher = SHA1()
-        hasher.update(Array("blob \(size)\0".utf8))
-        try forEachChunk(of: url) { hasher.update(buffer: $0) }
-        return hasher.finalize().hexString
-    }
-
-    private static func forEachChunk(of url: URL, _ body: (UnsafeRawBufferPointer) -> Void) throws {
+    /// Feeds the file's first `limit` bytes (all of it when nil) to `digest`.
+    static func feed(_ url: URL, upTo limit: Int64? = nil, into digest: Digest) throws {
         guard let handle = FileHandle(forReadingAtPath: url.path) else {
             throw SightlineError(.fileNotFound, "cannot read \(url.path) to check its hash", context: ["file": url.path])
         }
         defer { try? handle.close() }
-        while true {
-            let chunk = try handle.read(upToCount: chunkSize) ?? Data()
-            if chunk.isEmpty { return }
-            chunk.withUnsafeBytes(body)
+        var remaining = limit ?? Int64.max
+        while remaining > 0 {
+            let chunk = try handle.read(upToCount: Int(min(Int64(chunkSize), remaining))) ?? Data()
+            if chunk.isEmpty { break }
+            chunk.withUnsafeBytes { digest.update($0) }
+            remaining -= Int64(chunk.count)
         }
+        if let limit, remaining > 0 {
+            throw SightlineError(.integrity, "\(url.path) is shorter than the \(limit) bytes expected", context: ["file": url.path])
+        }
+    }
+
+    /// The expected kind of hash of the whole file, in hex.
+    static func hash(of url: URL, as expected: ExpectedHash) throws -> String {
+        let digest = expected.start()
+        try feed(url, into: digest)
+        return digest.finalize()
     }
 }

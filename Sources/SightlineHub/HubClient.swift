@@ -87,39 +87,52 @@ public struct HubClient: Sendable {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let partial = directory.appendingPathComponent(file.name + ".part")
         let url = try makeURL(repo.pathComponents + ["resolve", commit, file.name], query: nil)
-        try await withRetries("\(file.name) of \(repo)") {
-            try await transfer(url, to: partial, file: file, repo: repo, commit: commit, progress: progress)
+        let expected = ExpectedHash(file)
+        let actual = try await withRetries("\(file.name) of \(repo)") {
+            try await transfer(url, to: partial, file: file, repo: repo, commit: commit, expected: expected, progress: progress)
         }
-        try await BlockingIO.run { try Self.verify(partial, as: file, repo: repo) }
+        try Self.verify(partial, as: file, repo: repo, expected: expected, actual: actual)
         try FileManager.default.moveItem(at: partial, to: final)
         return final
     }
 
-    /// One attempt: appends to the partial file from where it ends.
-    private func transfer(_ url: URL, to partial: URL, file: HubFile, repo: RepoID, commit: String, progress: @escaping @Sendable (TransferProgress) -> Void) async throws {
+    /// One attempt: appends to the partial file from where it ends. Returns the expected kind
+    /// of hash of the complete partial file (nil when the hub gives none).
+    private func transfer(_ url: URL, to partial: URL, file: HubFile, repo: RepoID, commit: String, expected: ExpectedHash?, progress: @escaping @Sendable (TransferProgress) -> Void) async throws -> String? {
         var existing = Self.fileSize(partial) ?? 0
         if existing > file.size {
             try FileManager.default.removeItem(at: partial)
             existing = 0
         }
         if existing == file.size {
+            // An earlier pull stopped between the last byte and the check: hash what is on disk.
             progress(TransferProgress(file: file.name, bytes: existing, total: file.size, resumedFrom: existing))
-            return
+            guard let expected else { return nil }
+            return try await BlockingIO.run { try FileDigest.hash(of: partial, as: expected) }
         }
         if existing == 0 {
             guard FileManager.default.createFile(atPath: partial.path, contents: nil) else {
                 throw SightlineError(.system, "cannot create \(partial.path)", context: ["file": partial.path])
             }
         }
-        let writer = try PartialFile(url: partial, file: file.name, resumedFrom: existing, total: file.size, progress: progress)
-        defer { writer.close() }
+        let writer = try PartialFile(url: partial, file: file.name, resumedFrom: existing, total: file.size, expected: expected, progress: progress)
         if existing > 0 {
             logger.info("resuming download", metadata: ["file": "\(file.name)", "from": "\(existing)", "size": "\(file.size)"])
         }
         let headers = existing > 0 ? ["Range": "bytes=\(existing)-"] : [:]
-        let (head, errorBody) = try await request(url, headers: headers, onHead: { head in
-            try writer.begin(status: head.status, contentRange: head.headers["content-range"])
-        }, body: { try writer.write($0) })
+        let response: (HTTPHead, Data)
+        do {
+            response = try await request(url, headers: headers, onHead: { head in
+                try writer.begin(status: head.status, contentRange: head.headers["content-range"])
+            }, body: { try writer.write($0) })
+        } catch {
+            // What arrived stays on disk for the next attempt to resume from.
+            try? await BlockingIO.run { writer.close() }
+            throw error
+        }
+        let (head, errorBody) = response
+        // The fsync of a large file waits on the disk: off the cooperative pool.
+        try await BlockingIO.run { writer.close() }
         if head.status == 416 {
             // The server holds fewer bytes than the partial file: start over.
             try? FileManager.default.removeItem(at: partial)
@@ -130,26 +143,21 @@ public struct HubClient: Sendable {
         if written < file.size {
             throw TransientFailure(SightlineError(.hubUnreachable, "the transfer of \(file.name) ended after \(written) of \(file.size) bytes", context: ["file": file.name]))
         }
+        return writer.finishHash()
     }
 
-    private static func verify(_ partial: URL, as file: HubFile, repo: RepoID) throws {
+    /// Checks the size on disk and the hash computed while the bytes arrived; a mismatch
+    /// deletes the partial file so that the next pull starts clean.
+    private static func verify(_ partial: URL, as file: HubFile, repo: RepoID, expected: ExpectedHash?, actual: String?) throws {
         let size = fileSize(partial) ?? -1
         guard size == file.size else {
             try? FileManager.default.removeItem(at: partial)
             throw SightlineError(.integrity, "\(file.name) of \(repo) is \(size) bytes, the hub says \(file.size); the download was deleted, pull again", context: ["file": file.name, "repo": "\(repo)"])
         }
-        if let expected = file.sha256 {
-            let actual = try FileDigest.sha256(of: partial)
-            guard actual == expected else {
-                try? FileManager.default.removeItem(at: partial)
-                throw SightlineError(.integrity, "\(file.name) of \(repo) does not match the hub's SHA-256; the download was deleted, pull again", context: ["file": file.name, "expected": expected, "actual": actual])
-            }
-        } else if let expected = file.gitBlobID {
-            let actual = try FileDigest.gitBlobID(of: partial)
-            guard actual == expected else {
-                try? FileManager.default.removeItem(at: partial)
-                throw SightlineError(.integrity, "\(file.name) of \(repo) does not match the hub's git blob id; the download was deleted, pull again", context: ["file": file.name, "expected": expected, "actual": actual])
-            }
+        guard let expected else { return }
+        guard let actual, actual == expected.value else {
+            try? FileManager.default.removeItem(at: partial)
+            throw SightlineError(.integrity, "\(file.name) of \(repo) does not match the hub's \(expected.name); the download was deleted, pull again", context: ["file": file.name, "expected": expected.value, "actual": actual ?? "none"])
         }
     }
 

@@ -1,7 +1,8 @@
 import Foundation
 import SightlineCore
 
-/// The `.part` file of one download, appended to as the body arrives.
+/// The `.part` file of one download, appended to and hashed as the body arrives, so that a
+/// large checkpoint is not read from disk again to verify it.
 ///
 /// Used from the transfer's serial delegate queue only (and closed after the transfer ends),
 /// hence `@unchecked Sendable`.
@@ -14,8 +15,11 @@ final class PartialFile: @unchecked Sendable {
     private var resumedFrom: Int64
     private(set) var size: Int64
     private var lastReport = ContinuousClock.now
+    private let expected: ExpectedHash?
+    /// The hash of the bytes on disk so far; nil until the response says where they start.
+    private var digest: Digest?
 
-    init(url: URL, file: String, resumedFrom: Int64, total: Int64, progress: @escaping @Sendable (TransferProgress) -> Void) throws {
+    init(url: URL, file: String, resumedFrom: Int64, total: Int64, expected: ExpectedHash?, progress: @escaping @Sendable (TransferProgress) -> Void) throws {
         guard let handle = FileHandle(forWritingAtPath: url.path) else {
             throw SightlineError(.system, "cannot open \(url.path) for writing", context: ["file": url.path])
         }
@@ -26,6 +30,7 @@ final class PartialFile: @unchecked Sendable {
         self.progress = progress
         self.resumedFrom = resumedFrom
         self.size = resumedFrom
+        self.expected = expected
         try handle.seek(toOffset: UInt64(resumedFrom))
         try handle.truncate(atOffset: UInt64(resumedFrom))
     }
@@ -40,6 +45,12 @@ final class PartialFile: @unchecked Sendable {
             guard first == resumedFrom else {
                 throw SightlineError(.hubError, "the server resumed \(file) at the wrong offset", context: ["file": file, "content-range": contentRange ?? "none", "expected": "\(resumedFrom)"])
             }
+            // The kept bytes are hashed once, here, on the delegate queue; the rest as it arrives.
+            if let expected {
+                let digest = expected.start()
+                try FileDigest.feed(url, upTo: resumedFrom, into: digest)
+                self.digest = digest
+            }
         case 200..<300:
             if resumedFrom > 0 {
                 try handle.seek(toOffset: 0)
@@ -47,6 +58,7 @@ final class PartialFile: @unchecked Sendable {
                 resumedFrom = 0
                 size = 0
             }
+            digest = expected?.start()
         default:
             return
         }
@@ -60,6 +72,7 @@ final class PartialFile: @unchecked Sendable {
             throw SightlineError(.system, "cannot write \(url.path): \(error.localizedDescription)", context: ["file": url.path])
         }
         size += Int64(data.count)
+        data.withUnsafeBytes { digest?.update($0) }
         let now = ContinuousClock.now
         if now - lastReport >= .milliseconds(100) || size == total {
             lastReport = now
@@ -67,6 +80,15 @@ final class PartialFile: @unchecked Sendable {
         }
     }
 
+    /// The hash of the whole file as written, once the transfer has ended; nil when there is
+    /// nothing to check or no 2xx response arrived.
+    func finishHash() -> String? {
+        defer { digest = nil }
+        return digest?.finalize()
+    }
+
+    /// Flushes the file to disk (blocking: the caller runs it off the cooperative pool) and
+    /// closes it.
     func close() {
         try? handle.synchronize()
         try? handle.close()

@@ -1,3 +1,5 @@
+import SightlineKernels
+
 /// CLIP's text transformer: token and position embeddings, causal encoder layers, the final
 /// layer norm at the end-of-text token, and the text projection.
 struct TextTower: Sendable {

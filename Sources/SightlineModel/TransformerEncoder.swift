@@ -1,4 +1,5 @@
 import COpenBLAS
+import SightlineKernels
 
 /// `C = alpha * A · op(B) + beta * C` on row-major matrices: the one place the engine calls BLAS.
 @inline(__always)
@@ -167,11 +168,11 @@ struct TransformerEncoder: Sendable {
                    linear.weight.pointer + columnRange.lowerBound * inputs, inputs, transposeB: true, block, columns,
                    accumulate: accumulate)
             guard let bias = linear.bias?.pointer else { return }
-            if let activation {
-                Kernels.addBiasActivate(rows: rowRange.count, dim: columnRange.count, data: block, stride: columns,
-                                        bias: bias + columnRange.lowerBound, activation: activation)
-            } else {
-                Kernels.addBias(rows: rowRange.count, dim: columnRange.count, data: block, stride: columns, bias: bias + columnRange.lowerBound)
+            let (rows, dim, shifted) = (rowRange.count, columnRange.count, bias + columnRange.lowerBound)
+            switch activation {
+            case nil: Kernels.addBias(rows: rows, dim: dim, data: block, stride: columns, bias: shifted)
+            case .quickGELU: Kernels.addBiasQuickGELU(rows: rows, dim: dim, data: block, stride: columns, bias: shifted)
+            case .gelu: Kernels.addBiasGELU(rows: rows, dim: dim, data: block, stride: columns, bias: shifted)
             }
         }
     }

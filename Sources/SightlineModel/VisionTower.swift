@@ -1,4 +1,5 @@
 import SightlineCore
+import SightlineKernels
 
 /// CLIP's vision transformer: patch embedding as one matrix product, class token, position
 /// embeddings (interpolated for other grids), pre-norm, encoder layers, post-norm, projection.

@@ -156,6 +156,49 @@ struct PullFixture {
         try await f.finish()
     }
 
+    /// The hash is computed while the bytes arrive; what a resumed download kept on disk is
+    /// hashed from the disk, so a partial file damaged between two pulls is caught.
+    @Test func refusesAResumedDownloadWhoseKeptBytesChanged() async throws {
+        var f = try await PullFixture()
+        f.client.maxAttempts = 1
+        f.hub.setFaults(.init(cut: ["model.safetensors": (f.weights.count / 3, 1)]))
+        await #expect(throws: SightlineError.self) { try await f.store.pull(f.repo, client: f.client) }
+        try flipFirstByte(of: f.partial)
+        f.hub.setFaults(.init())
+        let error = await #expect(throws: SightlineError.self) { try await f.store.pull(f.repo, client: f.client) }
+        #expect(error?.code == .integrity && error?.context["file"] == "model.safetensors")
+        #expect(!FileManager.default.fileExists(atPath: f.partial.path))
+        try f.expectComplete(try await f.store.pull(f.repo, client: f.client))
+        try await f.finish()
+    }
+
+    /// A partial file already at full size (a pull stopped before its check) is hashed from disk
+    /// and placed without a transfer when it matches; refused and deleted when it does not.
+    @Test func checksACompletePartialFileWithoutDownloadingIt() async throws {
+        let f = try await PullFixture()
+        let metadata = try await f.client.repoInfo(f.repo)
+        try FileManager.default.createDirectory(at: f.partial.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try f.weights.write(to: f.partial)
+        try flipFirstByte(of: f.partial)
+        let error = await #expect(throws: SightlineError.self) { try await f.store.pull(f.repo, client: f.client) }
+        #expect(error?.code == .integrity && error?.context["file"] == "model.safetensors")
+        #expect(!FileManager.default.fileExists(atPath: f.partial.path))
+
+        try FileManager.default.createDirectory(at: f.partial.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try f.weights.write(to: f.partial)
+        f.hub.clearRequests()
+        try f.expectComplete(try await f.store.pull(f.repo, client: f.client))
+        #expect(!f.hub.requests.contains { $0.path.hasPrefix("/lfs-storage/") })
+        #expect(metadata.commit == f.commit)
+        try await f.finish()
+    }
+
+    private func flipFirstByte(of url: URL) throws {
+        var data = try Data(contentsOf: url)
+        data[0] ^= 0xff
+        try data.write(to: url)
+    }
+
     @Test func retriesServerErrors() async throws {
         let f = try await PullFixture()
         f.hub.setFaults(.init(unavailable: 2))

@@ -4,7 +4,7 @@
 ///
 /// Eight lanes and explicit selects rather than `clamped` or `pointwiseMin`: on baseline x86-64
 /// those compile to per-lane code and wider vectors spill, either one costing over ten times as much.
-enum Kernels {
+public enum Kernels {
     typealias Vector = SIMD8<Float>
     typealias Bits = SIMD8<UInt32>
     typealias Integers = SIMD8<Int32>
@@ -23,7 +23,7 @@ enum Kernels {
     // MARK: Layer norm
 
     /// `output = (input - mean) / sqrt(variance + eps) * gamma + beta`, row by row.
-    static func layerNorm(
+    public static func layerNorm(
         rows: Int, dim: Int,
         input: UnsafePointer<Float>, inputStride: Int,
         output: UnsafeMutablePointer<Float>, outputStride: Int,
@@ -56,7 +56,7 @@ enum Kernels {
 
     // MARK: Bias and activations
 
-    static func addBias(rows: Int, dim: Int, data: UnsafeMutablePointer<Float>, stride: Int, bias: UnsafePointer<Float>) {
+    public static func addBias(rows: Int, dim: Int, data: UnsafeMutablePointer<Float>, stride: Int, bias: UnsafePointer<Float>) {
         let vectorEnd = dim - dim % lanes
         for row in 0..<rows {
             let x = data + row * stride
@@ -66,25 +66,25 @@ enum Kernels {
         }
     }
 
-    /// Adds the bias and applies the activation in the same pass.
-    static func addBiasActivate(rows: Int, dim: Int, data: UnsafeMutablePointer<Float>, stride: Int, bias: UnsafePointer<Float>,
-                                activation: Activation) {
+    /// Adds the bias and applies QuickGELU in the same pass.
+    public static func addBiasQuickGELU(rows: Int, dim: Int, data: UnsafeMutablePointer<Float>, stride: Int, bias: UnsafePointer<Float>) {
         let vectorEnd = dim - dim % lanes
-        switch activation {
-        case .quickGELU:
-            for row in 0..<rows {
-                let x = data + row * stride
-                var i = 0
-                while i < vectorEnd { store(quickGELU(load(x + i) + load(bias + i)), x + i); i += lanes }
-                while i < dim { x[i] = quickGELU(Vector(repeating: x[i] + bias[i]))[0]; i += 1 }
-            }
-        case .gelu:
-            for row in 0..<rows {
-                let x = data + row * stride
-                var i = 0
-                while i < vectorEnd { store(gelu(load(x + i) + load(bias + i)), x + i); i += lanes }
-                while i < dim { x[i] = gelu(Vector(repeating: x[i] + bias[i]))[0]; i += 1 }
-            }
+        for row in 0..<rows {
+            let x = data + row * stride
+            var i = 0
+            while i < vectorEnd { store(quickGELU(load(x + i) + load(bias + i)), x + i); i += lanes }
+            while i < dim { x[i] = quickGELU(Vector(repeating: x[i] + bias[i]))[0]; i += 1 }
+        }
+    }
+
+    /// Adds the bias and applies GELU in the same pass.
+    public static func addBiasGELU(rows: Int, dim: Int, data: UnsafeMutablePointer<Float>, stride: Int, bias: UnsafePointer<Float>) {
+        let vectorEnd = dim - dim % lanes
+        for row in 0..<rows {
+            let x = data + row * stride
+            var i = 0
+            while i < vectorEnd { store(gelu(load(x + i) + load(bias + i)), x + i); i += lanes }
+            while i < dim { x[i] = gelu(Vector(repeating: x[i] + bias[i]))[0]; i += 1 }
         }
     }
 
@@ -141,7 +141,7 @@ enum Kernels {
     /// `exp(x - max)` of each row over its first `row + 1` columns when `causal` (the rest
     /// become 0), else over all of them; `inverseSums[row]` gets `1 / sum`. The division is left
     /// to `scaleRows` on the much smaller product with the values.
-    static func softmaxNumerators(rows: Int, columns: Int, data: UnsafeMutablePointer<Float>, stride: Int, causal: Bool,
+    public static func softmaxNumerators(rows: Int, columns: Int, data: UnsafeMutablePointer<Float>, stride: Int, causal: Bool,
                                   inverseSums: UnsafeMutablePointer<Float>) {
         for row in 0..<rows {
             let x = data + row * stride
@@ -172,7 +172,7 @@ enum Kernels {
         }
     }
 
-    static func scaleRows(rows: Int, columns: Int, data: UnsafeMutablePointer<Float>, stride: Int, factors: UnsafePointer<Float>) {
+    public static func scaleRows(rows: Int, columns: Int, data: UnsafeMutablePointer<Float>, stride: Int, factors: UnsafePointer<Float>) {
         let vectorEnd = columns - columns % lanes
         for row in 0..<rows {
             let x = data + row * stride, factor = factors[row]
@@ -185,7 +185,7 @@ enum Kernels {
     // MARK: Norms
 
     /// Scales each row to unit length (rows of zeros stay zero), as `F.normalize`.
-    static func l2Normalize(rows: Int, dim: Int, data: UnsafeMutablePointer<Float>) {
+    public static func l2Normalize(rows: Int, dim: Int, data: UnsafeMutablePointer<Float>) {
         for row in 0..<rows {
             let x = data + row * dim
             var sum: Float = 0

@@ -3,6 +3,7 @@ import Glibc
 #endif
 import Foundation
 import Logging
+import SightlineCore
 import Synchronization
 
 /// A swift-log handler for a daemon's standard error.
@@ -98,7 +99,9 @@ public struct SystemdLogHandler: LogHandler {
         if let extra = event.metadata { merged.merge(extra) { _, new in new } }
         if let error = event.error { merged["error"] = "\(error)" }
         let details = merged.isEmpty ? "" : " " + merged.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
-        let body = "\(label): \(event.message)\(details)"
+        // Masked here, where every line of the daemon passes, so that no path (a GStreamer
+        // error quoting its location, a configuration message) writes a camera's password.
+        let body = maskingCredentials("\(label): \(event.message)\(details)")
         switch format {
         case .journal:
             // journald splits on newlines; each line keeps the priority.

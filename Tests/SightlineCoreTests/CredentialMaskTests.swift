@@ -12,13 +12,25 @@ import Testing
         ("file:///tmp/clip.mp4", "file:///tmp/clip.mp4"),
         ("mail me at someone@example.com", "mail me at someone@example.com"),
         ("rtsp://host/path/with@sign", "rtsp://host/path/with@sign"),
+        ("rtsp://cam:554/live@main", "rtsp://cam:554/live@main"),
+        // Passwords as people type them: an unencoded "/", "/" and "@" together, one slash.
+        ("rtsp://admin:pa/ss@10.0.0.2/live", "rtsp://***@10.0.0.2/live"),
+        ("rtsp://admin:p/a@ss@cam/live x", "rtsp://***@cam/live x"),
+        ("rtsp:/admin:pw@cam/live", "rtsp:/***@cam/live"),
+        ("uri=rtsp://u:p@h/a,next", "uri=rtsp://***@h/a,next"),
+        ("", ""),
     ])
     func masksUserInfo(text: String, expected: String) {
         #expect(maskingCredentials(text) == expected)
     }
 
-    @Test func maskedTextNeverContainsThePassword() {
-        let text = "error in rtsp://operator:hunter2@192.0.2.7/h264 after 3 tries"
+    @Test(arguments: [
+        "error in rtsp://operator:hunter2@192.0.2.7/h264 after 3 tries",
+        "error in rtsp://operator:hun/ter2@192.0.2.7/h264 after 3 tries",
+        "error in rtsp:/operator:hunter2@192.0.2.7/h264",
+        "\"rtsp://operator:hunter2@cam\" and 'rtsps://operator:hunter2@cam2/x'",
+    ])
+    func maskedTextNeverContainsThePassword(text: String) {
         #expect(!maskingCredentials(text).contains("hunter2"))
         #expect(!maskingCredentials(text).contains("operator"))
     }

@@ -42,6 +42,19 @@ import Testing
         }
     }
 
+    /// Every line of the daemon passes this handler: a camera's password in the message, the
+    /// metadata or an error never reaches the journal.
+    @Test(arguments: [SystemdLogHandler.Format.journal, .plain])
+    func credentialsAreMaskedInEveryPartOfALine(format: SystemdLogHandler.Format) {
+        let capture = Capture()
+        let logger = Logger(label: "sightline.test") { SystemdLogHandler(label: $0, format: format, level: .trace, sink: LogSink(fileDescriptor: capture.write)) }
+        logger.error("cannot open rtsp://admin:hunter2@cam/live", metadata: ["uri": "rtsp://admin:hunter2@cam2/x"])
+        logger.warning("resource \"rtsp:/admin:hun/ter2@cam3/live\" failed")
+        let text = capture.drain()
+        #expect(!text.contains("hunter2") && !text.contains("hun/ter2") && !text.contains("admin"), "\(text)")
+        #expect(text.contains("rtsp://***@cam/live") && text.contains("rtsp://***@cam2/x") && text.contains("rtsp:/***@cam3/live"), "\(text)")
+    }
+
     @Test(arguments: [
         (Logger.Level.trace, 7), (.debug, 7), (.info, 6), (.notice, 5), (.warning, 4), (.error, 3), (.critical, 2),
     ])

@@ -100,7 +100,7 @@ final class ConfigurationReload: Sendable {
             return
         }
         scheduler.update(maxBatch: applied.maxBatch)
-        server.update(maxConnections: applied.maxConnections)
+        server.update(maxConnections: applied.maxConnections, perUser: applied.maxConnectionsPerUser)
         server.update(subscriberQueue: applied.subscriberQueue, stuckAfter: .milliseconds(Int(applied.subscriberStuckSeconds * 1000)))
         if applied.logLevel != current.logLevel { hooks.logLevel(applied.logLevel) }
         running.withLock { $0 = applied }

@@ -2,25 +2,39 @@ import SightlineCore
 import Synchronization
 
 extension SightlineError.Code {
-    /// The daemon already serves `socket.max_connections` connections; this one was closed
-    /// after this error, in place of the greeting.
+    /// The daemon already serves `socket.max_connections` connections, or the peer's user
+    /// already holds `socket.max_connections_per_user`; this one was closed after this error,
+    /// in place of the greeting.
     public static let tooManyConnections = Self(rawValue: "too_many_connections")
 }
 
-/// How many connections are open, against a limit a reload may change. A connection takes a
-/// slot before anything else is done for it (even reading its credentials), so that a peer
-/// opening thousands costs the daemon one counter step and one short write for each extra.
+/// How many connections are open, in all and per peer user, against limits a reload may
+/// change. A connection takes a slot in all before anything else is done for it (even reading
+/// its credentials), so that a peer opening thousands costs the daemon one counter step and
+/// one short write for each extra; then one of its user's slots, so that one user's runaway
+/// script cannot take every slot and lock the other users out.
 final class ConnectionLimit: Sendable {
-    private let state: Mutex<(open: Int, limit: Int)>
+    struct Limits: Sendable, Equatable {
+        var total: Int
+        var perUser: Int
+    }
 
-    init(limit: Int) { state = Mutex((0, limit)) }
+    private struct State {
+        var limits: Limits
+        var open = 0
+        var byUser: [UInt32: Int] = [:]
+    }
 
-    func update(limit: Int) { state.withLock { $0.limit = limit } }
+    private let state: Mutex<State>
 
-    /// A slot, or the limit in force when there is none.
+    init(_ limits: Limits) { state = Mutex(State(limits: limits)) }
+
+    func update(_ limits: Limits) { state.withLock { $0.limits = limits } }
+
+    /// A slot in all, or the limit in force when there is none.
     func acquire() -> Result<Void, LimitReached> {
         state.withLock { s in
-            guard s.open < s.limit else { return .failure(LimitReached(limit: s.limit)) }
+            guard s.open < s.limits.total else { return .failure(LimitReached(limit: s.limits.total, user: nil)) }
             s.open += 1
             return .success(())
         }
@@ -28,7 +42,28 @@ final class ConnectionLimit: Sendable {
 
     func release() { state.withLock { $0.open -= 1 } }
 
+    /// One of `user`'s slots, taken with a slot in all already held.
+    func acquire(user: UInt32) -> Result<Void, LimitReached> {
+        state.withLock { s in
+            let held = s.byUser[user, default: 0]
+            guard held < s.limits.perUser else { return .failure(LimitReached(limit: s.limits.perUser, user: user)) }
+            s.byUser[user] = held + 1
+            return .success(())
+        }
+    }
+
+    func release(user: UInt32) {
+        state.withLock { s in
+            let held = s.byUser[user, default: 1] - 1
+            s.byUser[user] = held > 0 ? held : nil
+        }
+    }
+
     var open: Int { state.withLock { $0.open } }
 
-    struct LimitReached: Error { var limit: Int }
+    /// `user` is nil when the limit in all was reached.
+    struct LimitReached: Error {
+        var limit: Int
+        var user: UInt32?
+    }
 }

@@ -102,7 +102,7 @@ public struct Daemon: Sendable {
         let server = SocketServer(
             target: target, handler: handler, bus: bus, stats: stats, eventLoopGroup: eventLoops,
             subscriberQueue: config.subscriberQueue, stuckAfter: .milliseconds(Int(config.subscriberStuckSeconds * 1000)),
-            maxConnections: config.maxConnections,
+            maxConnections: config.maxConnections, maxConnectionsPerUser: config.maxConnectionsPerUser,
             logger: logger, onReady: {
                 hooks.ready()
                 hooks.status(summary())

@@ -30,7 +30,7 @@ public final class SocketServer: Service, Sendable {
     /// Events held per connection, and how long a full queue is borne: new connections take
     /// the values in force when they open (a reload may change them).
     private let subscriberLimits: Mutex<(queue: Int, stuckAfter: Duration)>
-    /// `socket.max_connections`.
+    /// `socket.max_connections` and `socket.max_connections_per_user`.
     let connections: ConnectionLimit
     let logger: Logger
     let onReady: @Sendable () -> Void
@@ -39,9 +39,10 @@ public final class SocketServer: Service, Sendable {
         target: ListenTarget, handler: RequestHandler, bus: EventBus, stats: RuntimeStats,
         eventLoopGroup: MultiThreadedEventLoopGroup, subscriberQueue: Int, stuckAfter: Duration,
         maxConnections: Int = DaemonConfiguration.defaultMaxConnections,
+        maxConnectionsPerUser: Int = DaemonConfiguration.defaultMaxConnectionsPerUser,
         logger: Logger, onReady: @escaping @Sendable () -> Void = {}
     ) {
-        self.connections = ConnectionLimit(limit: maxConnections)
+        self.connections = ConnectionLimit(.init(total: maxConnections, perUser: maxConnectionsPerUser))
         self.target = target
         self.handler = handler
         self.bus = bus
@@ -57,9 +58,10 @@ public final class SocketServer: Service, Sendable {
         subscriberLimits.withLock { $0 = (subscriberQueue, stuckAfter) }
     }
 
-    /// The most connections served at once; connections already open stay open.
-    public func update(maxConnections: Int) {
-        connections.update(limit: maxConnections)
+    /// The most connections served at once, in all and per user; connections already open
+    /// stay open.
+    public func update(maxConnections: Int, perUser: Int) {
+        connections.update(.init(total: maxConnections, perUser: perUser))
     }
 
     public func run() async throws {
@@ -167,7 +169,7 @@ public final class SocketServer: Service, Sendable {
     private func serve(_ connection: NIOAsyncChannel<ByteBuffer, ByteBuffer>, hello: ServerHello) async {
         let channel = connection.channel
         if case .failure(let reached) = connections.acquire() {
-            await refuse(connection, limit: reached.limit)
+            await refuse(connection, reached)
             return
         }
         defer { connections.release() }
@@ -179,6 +181,11 @@ public final class SocketServer: Service, Sendable {
             try? await channel.close()
             return
         }
+        if case .failure(let reached) = connections.acquire(user: peer.uid) {
+            await refuse(connection, reached)
+            return
+        }
+        defer { connections.release(user: peer.uid) }
         var connectionLogger = logger
         connectionLogger[metadataKey: "peer"] = "\(peer)"
         let log = connectionLogger
@@ -235,12 +242,20 @@ public final class SocketServer: Service, Sendable {
 
     /// One error line in place of the greeting, then the connection is closed. The refusal is
     /// logged at debug level only: a peer opening connections in a loop must not flood the log.
-    private func refuse(_ connection: NIOAsyncChannel<ByteBuffer, ByteBuffer>, limit: Int) async {
-        let error = SightlineError(
-            .tooManyConnections,
-            "the daemon already serves \(limit) connections (socket.max_connections); try again once one closes",
-            context: ["limit": String(limit)])
-        logger.debug("connection refused: too many connections", metadata: ["limit": "\(limit)"])
+    private func refuse(_ connection: NIOAsyncChannel<ByteBuffer, ByteBuffer>, _ reached: ConnectionLimit.LimitReached) async {
+        let error: SightlineError
+        if let user = reached.user {
+            error = SightlineError(
+                .tooManyConnections,
+                "uid \(user) already has \(reached.limit) connections open (socket.max_connections_per_user); close one, or share one connection between subscriptions",
+                context: ["limit": String(reached.limit), "uid": String(user)])
+        } else {
+            error = SightlineError(
+                .tooManyConnections,
+                "the daemon already serves \(reached.limit) connections (socket.max_connections); try again once one closes",
+                context: ["limit": String(reached.limit)])
+        }
+        logger.debug("connection refused: too many connections", metadata: ["limit": "\(reached.limit)", "uid": "\(reached.user.map(String.init) ?? "any")"])
         do {
             try await connection.executeThenClose { _, outbound in
                 try await outbound.write(ByteBuffer(bytes: JSONWriter.line(Reply.failure(.null, error).json)))

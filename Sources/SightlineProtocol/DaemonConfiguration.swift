@@ -23,6 +23,10 @@ public struct DaemonConfiguration: Sendable, Equatable {
     /// Most connections served at once; one more is sent `too_many_connections` and closed.
     public var maxConnections: Int = Self.defaultMaxConnections
     public static let defaultMaxConnections = 256
+    /// Most connections one peer user holds at once, so that one user's runaway client leaves
+    /// room for the others.
+    public var maxConnectionsPerUser: Int = Self.defaultMaxConnectionsPerUser
+    public static let defaultMaxConnectionsPerUser = 64
 
     // [state]
     public var stateDirectory: String
@@ -80,7 +84,7 @@ public struct DaemonConfiguration: Sendable, Equatable {
 
     /// The keys the file may hold.
     public static let fileKeys: Set<String> = [
-        "socket.path", "socket.mode", "socket.group", "socket.read_access", "socket.max_connections",
+        "socket.path", "socket.mode", "socket.group", "socket.read_access", "socket.max_connections", "socket.max_connections_per_user",
         "state.directory",
         "model.path", "model.repository", "model.threads",
         "scheduler.max_batch", "scheduler.frames_per_stream",
@@ -104,6 +108,7 @@ public struct DaemonConfiguration: Sendable, Equatable {
             readAccess = access
         }
         if let v = try file.int("socket.max_connections", in: 1...65_536) { maxConnections = v }
+        if let v = try file.int("socket.max_connections_per_user", in: 1...65_536) { maxConnectionsPerUser = v }
         if let v = try file.string("state.directory") { stateDirectory = v }
         if let v = try file.string("model.path") { modelPath = v.isEmpty ? nil : v }
         if let v = try file.string("model.repository") { modelRepository = v.isEmpty ? nil : v }

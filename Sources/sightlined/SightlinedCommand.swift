@@ -113,6 +113,7 @@ struct SightlinedCommand: AsyncParsableCommand {
             "socket.group = \(c.socketGroup ?? "(daemon's group)")",
             "socket.read_access = \(c.readAccess.rawValue)",
             "socket.max_connections = \(c.maxConnections)",
+            "socket.max_connections_per_user = \(c.maxConnectionsPerUser)",
             "state.directory = \(c.stateDirectory)",
             "model.path = \(c.modelPath ?? "(unset)")",
             "model.repository = \(c.modelRepository ?? "(unset)")",

@@ -116,10 +116,60 @@ import Glibc
         #expect(await daemon.stop() == 0)
     }
 
-    @Test(arguments: ["0", "65537", "\"many\""])
-    func theLimitIsValidated(value: String) throws {
-        let file = try ConfigFile(parsing: "[socket]\nmax_connections = \(value)\n", name: "test.toml")
+    /// One user's connections in a loop fill that user's share only: another user (`nobody`,
+    /// through setpriv) is still greeted, and the user is served again once one closes.
+    @Test func oneUserCannotTakeEverySlot() async throws {
+        let perUser = 3
+        let directory = try DaemonProcess().directory
+        let config = directory + "/sightlined.toml"
+        try Data("[socket]\nmax_connections = 16\nmax_connections_per_user = \(perUser)\nread_access = \"anyone\"\n".utf8)
+            .write(to: URL(fileURLWithPath: config))
+        let daemon = try DaemonProcess(directory: directory, arguments: ["--config", config])
+        defer { daemon.cleanUp() }
+        try await daemon.start()
+
+        var held: [RawConnection] = []
+        for _ in 0..<perUser {
+            let connection = try RawConnection(path: daemon.socket)
+            #expect(try #require(connection.firstLine()).contains("\"event\":\"hello\""))
+            held.append(connection)
+        }
+        for _ in 0..<20 {
+            let extra = try RawConnection(path: daemon.socket)
+            let line = try #require(extra.firstLine())
+            let reply = try Reply(json: try JSONParser().parse(Array(line.utf8)))
+            guard case .failure(let error) = reply.outcome else {
+                Issue.record("a connection over the user's share was served: \(line)")
+                continue
+            }
+            #expect(error.code == .tooManyConnections && error.message.contains("max_connections_per_user"), "\(error)")
+            #expect(error.context["uid"] == String(getuid()))
+            #expect(extra.closedByDaemon())
+        }
+        // Another user is not locked out.
+        let other = try await AccessTests.asNobody(["status", "--socket", daemon.socket, "--json"])
+        #expect(other.status == 0, "\(other.stderr)")
+        #expect(other.stdout.contains("\"protocol\":1"), "\(other.stdout)")
+
+        held.removeLast()
+        var served = false
+        for _ in 0..<200 where !served {
+            do {
+                _ = try await daemon.client { try await $0.request(.status) }
+                served = true
+            } catch let error as SightlineError where error.code == .tooManyConnections {
+                try await Task.sleep(for: .milliseconds(25))
+            }
+        }
+        #expect(served)
+        held.removeAll()
+        #expect(await daemon.stop() == 0)
+    }
+
+    @Test(arguments: ["max_connections", "max_connections_per_user"], ["0", "65537", "\"many\""])
+    func theLimitsAreValidated(setting: String, value: String) throws {
+        let file = try ConfigFile(parsing: "[socket]\n\(setting) = \(value)\n", name: "test.toml")
         var configuration = DaemonConfiguration(defaultsFor: RunEnvironment(variables: [:], uid: 1000, home: "/tmp"))
-        #expect { try configuration.apply(file) } throws: { ($0 as? SightlineError)?.message.contains("socket.max_connections") == true }
+        #expect { try configuration.apply(file) } throws: { ($0 as? SightlineError)?.message.contains("socket.\(setting)") == true }
     }
 }

@@ -122,6 +122,10 @@ import Glibc
         let reader = try await Self.asNobody(["status", "--socket", daemon.socket, "--json"])
         #expect(reader.status == 0, "\(reader.stderr)")
         #expect(await daemon.stop() == 0)
+        // The account is the machine's, not the test's: it goes once the daemon has stopped
+        // (a test that fails earlier leaves it for the next run to reuse).
+        let deleted = try await ChildProcesses.run("/usr/sbin/userdel", [account])
+        #expect(deleted.status == 0, "userdel: \(deleted.stderr)")
     }
 
     /// Root's group, supplementary and alone, is reported as such and not lost as padding.

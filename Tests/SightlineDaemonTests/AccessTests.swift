@@ -123,8 +123,9 @@ import Glibc
         #expect(reader.status == 0, "\(reader.stderr)")
         #expect(await daemon.stop() == 0)
         // The account is the machine's, not the test's: it goes once the daemon has stopped
-        // (a test that fails earlier leaves it for the next run to reuse).
-        let deleted = try await ChildProcesses.run("/usr/sbin/userdel", [account])
+        // (a test that fails earlier leaves it for the next run to reuse). --force: the
+        // kernel may not have reaped the daemon yet, and userdel refuses a user with a process.
+        let deleted = try await ChildProcesses.run("/usr/sbin/userdel", ["--force", account])
         #expect(deleted.status == 0, "userdel: \(deleted.stderr)")
     }
 

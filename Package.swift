@@ -82,7 +82,7 @@ let package = Package(
         .testTarget(
             name: "SightlinePipelineTests",
             dependencies: ["SightlinePipeline", "SightlineGrounding", "SightlineModel", "SightlineMedia", "SightlineCore",
-                           "SightlineTestSupport", .product(name: "Logging", package: "swift-log")]
+                           "SightlineProtocol", "SightlineTestSupport", .product(name: "Logging", package: "swift-log")]
         ),
 
         // MARK: Daemon and protocol

@@ -81,15 +81,9 @@ public final class EventBus: Sendable {
         let now = ContinuousClock.now
         for (id, subscriber) in targets {
             let detail = subscriber.subscription.detail
-            if lines[detail] == nil {
-                do {
-                    lines[detail] = try event.line(detail: detail)
-                } catch {
-                    logger.error("dropping an event that cannot be written", metadata: ["event": "\(event.name)", "error": "\(error)"])
-                    return
-                }
-            }
-            let line = QueuedLine(bytes: lines[detail]!, captureTime: captureTime, stream: stream)
+            let bytes = lines[detail] ?? event.line(detail: detail)
+            lines[detail] = bytes
+            let line = QueuedLine(bytes: bytes, captureTime: captureTime, stream: stream)
             if subscriber.queue.offer(line, now: now) == .stuck { stuck.append((id, subscriber)) }
         }
         for (id, subscriber) in stuck {

@@ -99,7 +99,7 @@ public final class RequestHandler: Sendable {
             let started = Date()
             do {
                 let (frames, events) = try await fileGrounding.run(spec, defaultShortSide: registry.settings.defaultShortSide) { event in
-                    try await context.send(try Event.match(event).line(detail: spec.detail))
+                    try await context.send(Event.match(event).line(detail: spec.detail))
                 }
                 logger.info("grounded a file", metadata: ["file": "\(spec.path)", "frames": "\(frames)", "events": "\(events)"])
                 return ["stream": .string(spec.stream), "frames": JSONValue(frames), "events": JSONValue(events),

@@ -124,7 +124,7 @@ public final class SubscriberQueue: Sendable {
 }
 
 private func lagged(_ n: Int) -> [UInt8] {
-    (try? Event.lagged(dropped: n).line()) ?? []
+    Event.lagged(dropped: n).line()
 }
 
 /// A fixed-capacity FIFO.

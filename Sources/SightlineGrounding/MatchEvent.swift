@@ -14,8 +14,11 @@ import SightlineCore
 /// `pts` and `time` belong to the newest frame processed when the event was decided (the
 /// stream's presentation time in seconds and that frame's capture time); `frames` are the
 /// frames of the tube not yet reported, oldest first. `Docs/grounding.md` is the reference.
-public struct MatchEvent: Sendable, Equatable, Codable {
-    public enum Kind: String, Sendable, Codable, CaseIterable {
+///
+/// The wire form is defined once, in SightlineProtocol (`MatchEvent.json`,
+/// `MatchEvent(json:)`), and written by its one `JSONWriter`.
+public struct MatchEvent: Sendable, Equatable {
+    public enum Kind: String, Sendable, CaseIterable {
         case start = "match.start"
         case update = "match.update"
         case end = "match.end"
@@ -49,95 +52,11 @@ public struct MatchEvent: Sendable, Equatable, Codable {
         self.span = span
     }
 
-    enum CodingKeys: String, CodingKey {
-        case kind = "event", stream, query, text, track, time, pts, frames, span
-    }
-
-    public init(from decoder: Decoder) throws {
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        let name = try c.decode(String.self, forKey: .kind)
-        guard let kind = Kind(rawValue: name) else {
-            throw DecodingError.dataCorruptedError(forKey: .kind, in: c, debugDescription: "not a match event: \(name)")
-        }
-        self.kind = kind
-        stream = try c.decode(String.self, forKey: .stream)
-        query = try c.decode(String.self, forKey: .query)
-        text = try c.decode(String.self, forKey: .text)
-        track = try c.decode(Int.self, forKey: .track)
-        let timeText = try c.decode(String.self, forKey: .time)
-        guard let time = WireTime.parse(timeText) else {
-            throw DecodingError.dataCorruptedError(forKey: .time, in: c,
-                                                   debugDescription: "time must be ISO 8601 UTC like 2026-11-22T10:15:03.120Z, got \(timeText)")
-        }
-        self.time = time
-        pts = try c.decode(Double.self, forKey: .pts)
-        frames = try c.decode([MatchFrame].self, forKey: .frames)
-        span = try c.decodeIfPresent(MatchSpan.self, forKey: .span)
-        switch (kind, span) {
-        case (.end, nil):
-            throw DecodingError.dataCorruptedError(forKey: .span, in: c, debugDescription: "match.end needs a span")
-        case (.start, .some), (.update, .some):
-            throw DecodingError.dataCorruptedError(forKey: .span, in: c, debugDescription: "only match.end carries a span")
-        default:
-            break
-        }
-    }
-
-    public func encode(to encoder: Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(kind.rawValue, forKey: .kind)
-        try c.encode(stream, forKey: .stream)
-        try c.encode(query, forKey: .query)
-        try c.encode(text, forKey: .text)
-        try c.encode(track, forKey: .track)
-        try c.encode(WireTime.format(time), forKey: .time)
-        try c.encode(pts, forKey: .pts)
-        try c.encode(frames, forKey: .frames)
-        try c.encodeIfPresent(span, forKey: .span)
-    }
-
     /// The event as a subscriber that chose `detail` receives it.
     public func with(detail: MaskDetail) -> MatchEvent {
         var copy = self
         copy.frames = frames.map { $0.with(detail: detail) }
         return copy
-    }
-
-    /// The event as one JSON Lines line (compact, no trailing newline), keys in the order of
-    /// the schema above so that logs and `events.jsonl` read the same everywhere. It decodes
-    /// with the `Codable` conformance to an equal event.
-    public func jsonLine() throws -> String {
-        var w = JSONLineWriter()
-        w.raw("{\"event\":"); w.string(kind.rawValue)
-        w.raw(",\"stream\":"); w.string(stream)
-        w.raw(",\"query\":"); w.string(query)
-        w.raw(",\"text\":"); w.string(text)
-        w.raw(",\"track\":"); w.raw(String(track))
-        w.raw(",\"time\":"); w.string(WireTime.format(time))
-        w.raw(",\"pts\":"); try w.number(pts, "pts")
-        w.raw(",\"frames\":[")
-        for (i, frame) in frames.enumerated() {
-            if i > 0 { w.raw(",") }
-            w.raw("{\"pts\":"); try w.number(frame.pts, "frames.pts")
-            w.raw(",\"score\":"); try w.number(frame.score, "frames.score")
-            if let b = frame.box { w.raw(",\"box\":[\(b.x),\(b.y),\(b.width),\(b.height)]") }
-            if let p = frame.point { w.raw(",\"point\":[\(p.x),\(p.y)]") }
-            if let f = frame.frameSize { w.raw(",\"frame_size\":[\(f.width),\(f.height)]") }
-            if let m = frame.mask {
-                w.raw(",\"mask\":{\"size\":[\(m.height),\(m.width)],\"counts\":")
-                w.string(m.compressed)
-                w.raw("}")
-            }
-            w.raw("}")
-        }
-        w.raw("]")
-        if let span {
-            w.raw(",\"span\":{\"start_pts\":"); try w.number(span.startPts, "span.start_pts")
-            w.raw(",\"end_pts\":"); try w.number(span.endPts, "span.end_pts")
-            w.raw("}")
-        }
-        w.raw("}")
-        return w.text
     }
 }
 
@@ -145,7 +64,7 @@ public struct MatchEvent: Sendable, Equatable, Codable {
 /// frame that was grounded, whose size is `frameSize` (a daemon scales a stream's frames to
 /// its analysis size first); which of them are present depends on the subscriber's
 /// ``MaskDetail``.
-public struct MatchFrame: Sendable, Equatable, Codable {
+public struct MatchFrame: Sendable, Equatable {
     public var pts: Double
     /// Mean probability of the query over the mask's pixels, in 0...1.
     public var score: Double
@@ -165,10 +84,6 @@ public struct MatchFrame: Sendable, Equatable, Codable {
         self.mask = mask
     }
 
-    enum CodingKeys: String, CodingKey {
-        case pts, score, box, point, frameSize = "frame_size", mask
-    }
-
     public func with(detail: MaskDetail) -> MatchFrame {
         switch detail {
         case .rle: return self
@@ -179,18 +94,13 @@ public struct MatchFrame: Sendable, Equatable, Codable {
 }
 
 /// A tube's extent in stream time: the presentation times of its first and last frame.
-public struct MatchSpan: Sendable, Equatable, Codable {
+public struct MatchSpan: Sendable, Equatable {
     public var startPts: Double
     public var endPts: Double
 
     public init(startPts: Double, endPts: Double) {
         self.startPts = startPts
         self.endPts = endPts
-    }
-
-    enum CodingKeys: String, CodingKey {
-        case startPts = "start_pts"
-        case endPts = "end_pts"
     }
 }
 

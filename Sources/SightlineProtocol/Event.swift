@@ -22,23 +22,12 @@ public enum Event: Sendable, Equatable {
     }
 
     /// The event as one protocol line (with its `\n`), with only the detail asked for.
-    /// Throws only for a match event holding a non-finite number, which grounding never
-    /// produces; the caller logs and drops such an event.
-    public func line(detail: MaskDetail = .rle) throws(SightlineError) -> [UInt8] {
+    public func line(detail: MaskDetail = .rle) -> [UInt8] {
         switch self {
-        case .hello(let hello): return JSONWriter.line(hello.json)
-        case .streamStatus(let status): return JSONWriter.line(status.json)
-        case .lagged(let dropped): return JSONWriter.line(["event": "lagged", "dropped": JSONValue(dropped)])
-        case .match(let match):
-            do {
-                var bytes = Array(try match.with(detail: detail).jsonLine().utf8)
-                bytes.append(UInt8(ascii: "\n"))
-                return bytes
-            } catch let error as SightlineError {
-                throw error
-            } catch {
-                throw SightlineError(.internalError, "match event could not be written: \(error)")
-            }
+        case .hello(let hello): JSONWriter.line(hello.json)
+        case .streamStatus(let status): JSONWriter.line(status.json)
+        case .lagged(let dropped): JSONWriter.line(["event": "lagged", "dropped": JSONValue(dropped)])
+        case .match(let match): JSONWriter.line(match.with(detail: detail).json)
         }
     }
 }

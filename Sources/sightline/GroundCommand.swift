@@ -5,6 +5,7 @@ import SightlineGrounding
 import SightlineMedia
 import SightlineModel
 import SightlinePipeline
+import SightlineProtocol
 
 /// `sightline ground FILE --query ... --model DIR --out DIR`: grounds a whole video file.
 struct GroundCommand: AsyncParsableCommand {
@@ -142,13 +143,14 @@ final class GroundOutputs {
 
     func write(_ batch: [MatchEvent]) throws {
         guard !batch.isEmpty else { return }
-        var text = ""
+        var bytes: [UInt8] = []
         for event in batch {
-            text += try event.jsonLine() + "\n"
+            // The same line a subscriber of the daemon receives.
+            bytes += Event.match(event).line()
             tracks[event.query, default: []].insert(event.track)
             for frame in event.frames { try picture(event, frame) }
         }
-        try events.write(contentsOf: Data(text.utf8))
+        try events.write(contentsOf: Data(bytes))
         eventCount += batch.count
     }
 

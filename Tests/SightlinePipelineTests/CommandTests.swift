@@ -3,6 +3,7 @@ import Testing
 import SightlineCore
 import SightlineGrounding
 import SightlineMedia
+import SightlineProtocol
 @testable import SightlinePipeline
 
 /// `sightline ground` and `sightline eval` end to end with the tiny test model. Its weights
@@ -19,7 +20,7 @@ import SightlineMedia
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stderr.contains("test model"))
         let lines = try String(contentsOfFile: out + "/events.jsonl", encoding: .utf8).split(separator: "\n")
-        let events = try lines.map { try JSONDecoder().decode(MatchEvent.self, from: Data($0.utf8)) }
+        let events = try lines.map { try MatchEvent(json: JSONParser().parse(String($0))) }
         #expect(!events.isEmpty)
         #expect(Set(events.map(\.query)) == ["q1", "q2"])
         #expect(events.allSatisfy { $0.stream == Support.clip })

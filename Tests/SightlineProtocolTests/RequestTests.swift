@@ -118,10 +118,10 @@ import Testing
         let hello = ServerHello(version: "0.1.0")
         #expect(JSONWriter.string(hello.json) == #"{"event":"hello","protocol":1,"server":"sightlined","version":"0.1.0"}"#)
         #expect(try ServerHello(json: hello.json) == hello)
-        #expect(try Event.lagged(dropped: 42).line() == Array(#"{"event":"lagged","dropped":42}"#.utf8) + [10])
+        #expect(Event.lagged(dropped: 42).line() == Array(#"{"event":"lagged","dropped":42}"#.utf8) + [10])
         let status = SourceStatus(stream: "cam1", state: .reconnecting(attempt: 3), error: "connection refused", retryIn: 4,
                                   time: Date(timeIntervalSince1970: 0))
-        #expect(String(decoding: try Event.streamStatus(StreamStatusEvent(status)).line(), as: UTF8.self)
+        #expect(String(decoding: Event.streamStatus(StreamStatusEvent(status)).line(), as: UTF8.self)
             == #"{"event":"stream.status","stream":"cam1","state":"reconnecting","attempt":3,"error":"connection refused","retry_in":4,"time":"1970-01-01T00:00:00.000Z"}"# + "\n")
         let failed = SourceStatus(stream: "cam2", state: .failed("no such file"), time: Date(timeIntervalSince1970: 1))
         #expect(StreamStatusEvent(failed).json["error"] == "no such file")
@@ -133,7 +133,7 @@ import Testing
         let match = MatchEvent(kind: .start, stream: "cam1", query: "q-1", text: "a bike", track: 3,
                                time: Date(timeIntervalSince1970: 2), pts: 1.5, frames: [frame])
         func frame0(_ detail: MaskDetail) throws -> JSONValue? {
-            let line = try Event.match(match).line(detail: detail)
+            let line = Event.match(match).line(detail: detail)
             #expect(line.last == 10 && line.dropLast().allSatisfy { $0 != 10 })
             let parsed = try JSONParser().parse(line)
             #expect(parsed["event"] == "match.start" && parsed["stream"] == "cam1" && parsed["query"] == "q-1")

@@ -11,6 +11,9 @@ let package = Package(
         .executable(name: "sightline", targets: ["sightline"]),
         .executable(name: "sightline-bench", targets: ["sightline-bench"]),
         .executable(name: "sightlined", targets: ["sightlined"]),
+        // For Swift programs that talk to sightlined: the client and the wire types it speaks,
+        // without the daemon's C libraries, NIO or metrics (Docs/protocol.md, "Swift clients").
+        .library(name: "SightlineClient", targets: ["SightlineClient", "SightlineProtocol", "SightlineGrounding", "SightlineCore"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -128,6 +131,7 @@ let package = Package(
                 "SightlineProtocol",
                 "SightlineGrounding",
                 "SightlineDaemon",
+                "SightlineClient",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -159,13 +163,19 @@ let package = Package(
             ]
         ),
 
+        // MARK: Client library
+        // Depends on the protocol alone; SightlineClientTests fails if a C library, NIO or
+        // Prometheus enters its dependencies.
+        .target(name: "SightlineClient", dependencies: ["SightlineProtocol", "SightlineCore"]),
+        .testTarget(name: "SightlineClientTests", dependencies: ["SightlineClient", "SightlineProtocol", "SightlineGrounding", "SightlineCore", "SightlineTestSupport"]),
+
         // MARK: Command-line client
         .executableTarget(
             name: "sightline",
             dependencies: [
                 "SightlineCore",
                 "SightlineProtocol",
-                "SightlineDaemon",
+                "SightlineClient",
                 "SightlineGrounding",
                 "SightlineModel",
                 "SightlineMedia",
@@ -184,7 +194,7 @@ let package = Package(
                 "SightlineCore",
                 "SightlineMedia",
                 "SightlineGrounding", "SightlineModel", "SightlinePipeline",
-                "SightlineProtocol", "SightlineDaemon",
+                "SightlineProtocol", "SightlineDaemon", "SightlineClient",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]

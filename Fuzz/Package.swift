@@ -1,7 +1,8 @@
 // swift-tools-version:6.0
 // libFuzzer targets for Sightline's parsers of untrusted input. Not part of the main package:
 // it needs the fuzzer and address sanitizers and compiles the parsers from source (the main
-// package has only executable products). Scripts/fuzz.sh builds and runs it; see README.md.
+// package's one library product is the client, not the model's reader). Scripts/fuzz.sh
+// builds and runs it; see README.md.
 //
 // Sources/SightlineCore, SightlineGrounding and SightlineProtocol are symlinks to the main
 // package's folders, and FuzzSafeTensors/SafeTensors.swift to the model engine's reader, so

@@ -1,13 +1,6 @@
 import SightlineCore
 import Synchronization
 
-extension SightlineError.Code {
-    /// The daemon already serves `socket.max_connections` connections, or the peer's user
-    /// already holds `socket.max_connections_per_user`; this one was closed after this error,
-    /// in place of the greeting.
-    public static let tooManyConnections = Self(rawValue: "too_many_connections")
-}
-
 /// How many connections are open, in all and per peer user, against limits a reload may
 /// change. A connection takes a slot in all before anything else is done for it (even reading
 /// its credentials), so that a peer opening thousands costs the daemon one counter step and

@@ -25,6 +25,10 @@ extension SightlineError.Code {
     public static let definedInConfig = Self(rawValue: "defined_in_config")
     /// The server cannot do this now (shutting down, no engine, limit reached).
     public static let unavailable = Self(rawValue: "unavailable")
+    /// The daemon already serves `socket.max_connections` connections, or the peer's user
+    /// already holds `socket.max_connections_per_user`; this one was closed after this error,
+    /// in place of the greeting.
+    public static let tooManyConnections = Self(rawValue: "too_many_connections")
     /// A failure inside the server; the message says what failed.
     public static let internalError = Self(rawValue: "internal_error")
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import SightlineClient
 import SightlineCore
 import SightlineDaemon
 import SightlineGrounding

@@ -1,12 +1,8 @@
 import ArgumentParser
 import Foundation
+import SightlineClient
 import SightlineCore
-import SightlineDaemon
 import SightlineProtocol
-
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// `--socket`, shared by every command that talks to the daemon.
 struct SocketOptions: ParsableArguments {
@@ -15,10 +11,7 @@ struct SocketOptions: ParsableArguments {
 
     /// The socket to use: the explicit one, else the first default that exists.
     var path: String {
-        if let socket { return socket }
-        let run = RunEnvironment(variables: ProcessInfo.processInfo.environment, uid: geteuid(), home: NSHomeDirectory())
-        let candidates = run.clientSocketCandidates
-        return candidates.first { FileManager.default.fileExists(atPath: $0) } ?? candidates[0]
+        socket ?? DaemonClient.defaultSocketPath()
     }
 
     /// Connects, runs `body`, and turns the daemon's errors into a message and exit status 1.

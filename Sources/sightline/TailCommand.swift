@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import SightlineDaemon
+import SightlineClient
 import SightlineGrounding
 import SightlineProtocol
 

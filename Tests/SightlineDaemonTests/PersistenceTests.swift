@@ -1,4 +1,5 @@
 import Foundation
+import SightlineClient
 import SightlineCore
 import SightlineDaemon
 import SightlineProtocol

@@ -1,6 +1,7 @@
 import Foundation
 import NIOCore
 import NIOPosix
+import SightlineClient
 import SightlineCore
 import SightlineDaemon
 import SightlineProtocol

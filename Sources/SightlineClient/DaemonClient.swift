@@ -1,59 +1,36 @@
 import Foundation
-import NIOCore
-import NIOPosix
 import SightlineCore
 import SightlineProtocol
 
-/// A connection to `sightlined`, for the command-line client, tests and benchmarks.
-/// Requests go one at a time; after `subscribe`, `nextEvent()` reads the event lines.
+/// A connection to `sightlined`, for the command-line client, tests, benchmarks and any other
+/// Swift program: this target links only the protocol, never the daemon's engine, media or
+/// metrics libraries. Requests go one at a time; after `subscribe`, `nextEvent()` reads the
+/// event lines.
 public final class DaemonClient {
     public let socketPath: String
     public private(set) var hello: ServerHello
-    private var inbound: NIOAsyncChannelInboundStream<ByteBuffer>.AsyncIterator
-    private let outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>
+    private let connection: UnixConnection
     private var decoder = LineDecoder()
     private var pendingLines: [[UInt8]] = []
     private var pendingEvents: [JSONObject] = []
     private var nextID: Int64 = 1
 
-    /// Connects, runs `body`, and closes the connection whatever happens.
-    public static func withConnection<T>(
-        socketPath: String, eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
-        _ body: (DaemonClient) async throws -> T
-    ) async throws -> T {
-        let channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>
-        do {
-            channel = try await ClientBootstrap(group: eventLoopGroup).connect(unixDomainSocketPath: socketPath) { channel in
-                channel.eventLoop.makeCompletedFuture { try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel) }
-            }
-        } catch {
-            throw Self.describeConnectFailure(error, path: socketPath)
-        }
-        return try await channel.executeThenClose { inbound, outbound in
-            let client = DaemonClient(socketPath: socketPath, inbound: inbound.makeAsyncIterator(), outbound: outbound)
-            try await client.readHello()
-            return try await body(client)
-        }
+    /// Connects, reads the daemon's greeting, runs `body`, and closes the connection whatever
+    /// happens. Cancelling the task ends a read or write that is waiting.
+    public static func withConnection<T>(socketPath: String, _ body: (DaemonClient) async throws -> T) async throws -> T {
+        let connection = try await UnixConnection.connect(path: socketPath)
+        // Shut down rather than closed here: the descriptor is closed when the last reference
+        // goes, so that a client kept past this call fails cleanly instead of using a reused number.
+        defer { connection.shutdown() }
+        let client = DaemonClient(connection: connection)
+        try await client.readHello()
+        return try await body(client)
     }
 
-    private init(socketPath: String, inbound: NIOAsyncChannelInboundStream<ByteBuffer>.AsyncIterator, outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>) {
-        self.socketPath = socketPath
-        self.inbound = inbound
-        self.outbound = outbound
+    private init(connection: UnixConnection) {
+        self.socketPath = connection.path
+        self.connection = connection
         self.hello = ServerHello(protocolVersion: 0, version: "")
-    }
-
-    static func describeConnectFailure(_ error: any Error, path: String) -> SightlineError {
-        let text = "\(error)"
-        if text.contains("No such file") || text.contains("ENOENT") || text.contains("Connection refused") || text.contains("ECONNREFUSED") {
-            return SightlineError(.unavailable, "no sightlined is listening on \(path) (start it with `sightlined`, or pass --socket PATH)",
-                                  context: ["socket": path])
-        }
-        if text.contains("Permission denied") || text.contains("EACCES") {
-            return SightlineError(.forbidden, "permission denied on \(path): this user may not connect to the daemon (the socket's group may)",
-                                  context: ["socket": path])
-        }
-        return SightlineError(.unavailable, "cannot connect to \(path): \(text)", context: ["socket": path])
     }
 
     private func readHello() async throws {
@@ -73,7 +50,7 @@ public final class DaemonClient {
 
     /// Sends raw bytes as they are (tests use it to send broken input).
     public func send(raw bytes: [UInt8]) async throws {
-        try await outbound.write(ByteBuffer(bytes: bytes))
+        try await connection.write(bytes)
     }
 
     /// Sends one request and returns its result, or throws the daemon's error.
@@ -116,8 +93,8 @@ public final class DaemonClient {
     /// The next raw line from the daemon; `nil` at the end of the connection.
     public func nextLine() async throws -> [UInt8]? {
         while pendingLines.isEmpty {
-            guard let buffer = try await inbound.next() else { return nil }
-            for output in decoder.feed(buffer.readableBytesView) {
+            guard let chunk = try await connection.read() else { return nil }
+            for output in decoder.feed(chunk) {
                 if case .line(let line) = output { pendingLines.append(line) }
             }
         }

@@ -3,9 +3,9 @@ import SightlineTestSupport
 import Testing
 
 /// The rule that makes `SightlineClient` worth having: a Swift program that talks to the
-/// daemon builds without GStreamer, OpenBLAS, libsystemd, NIO or Prometheus. Read from the
-/// manifest as SwiftPM evaluates it, so adding any of them to the client's dependencies, or
-/// to anything it depends on, fails here.
+/// daemon builds without any C library (GStreamer, OpenBLAS, libsystemd, libcrypto), NIO or
+/// Prometheus. Read from the manifest as SwiftPM evaluates it, so adding any of them to the
+/// client's dependencies, or to anything it depends on, fails here.
 @Suite struct DependencyRuleTests {
     /// What a client must never link, by target or by the package its products come from.
     static let forbiddenTargets: Set<String> = ["COpenBLAS", "CGStreamer", "CSystemd", "CLibcrypto"]

@@ -19,7 +19,8 @@ let package = Package(
         .target(name: "SightlineProtocol", dependencies: ["SightlineCore", "SightlineGrounding"]),
 
         // The JSON Lines request path: line framing, JSONParser, Request.decode.
-        .executableTarget(name: "FuzzProtocolLine", dependencies: ["SightlineProtocol", "SightlineCore"]),
+        // And the match event lines a client reads: MatchEvent(json:).
+        .executableTarget(name: "FuzzProtocolLine", dependencies: ["SightlineProtocol", "SightlineGrounding", "SightlineCore"]),
         // The configuration file: ConfigFile parsing and DaemonConfiguration.apply.
         .executableTarget(name: "FuzzConfigFile", dependencies: ["SightlineProtocol", "SightlineCore"]),
         // The safetensors header reader, from a file whose bytes are the input.

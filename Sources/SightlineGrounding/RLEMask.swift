@@ -36,6 +36,11 @@ public struct RLEMask: Sendable, Hashable {
         guard height > 0, width > 0 else {
             throw SightlineError(.invalidArgument, "RLE mask size must be positive", context: ["size": "[\(height), \(width)]"])
         }
+        // A size read off the wire can be any integer; its pixel count must not overflow
+        // where the runs are checked against it.
+        guard !height.multipliedReportingOverflow(by: width).overflow else {
+            throw SightlineError(.invalidArgument, "RLE mask size has more pixels than can be counted", context: ["size": "[\(height), \(width)]"])
+        }
     }
 
     /// Encodes a mask, as `pycocotools.mask.encode` does.

@@ -96,6 +96,7 @@ import Testing
         (#""point":[2,1]"#, #""point":[2]"#, "[x, y]"),
         (#""frame_size":[4,3]"#, #""frame_size":[0,3]"#, "positive"),
         (#""size":[3,4]"#, #""size":[3,5]"#, "cover"),
+        (#""size":[3,4]"#, #""size":[4611686018427387904,4]"#, "more pixels than can be counted"),
         (#""track":12,"#, "", "event.track: required"),
         (#""score":0.81"#, #""score":"high""#, "event.frames[0].score: expected number"),
     ])

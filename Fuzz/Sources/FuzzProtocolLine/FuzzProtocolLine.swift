@@ -1,8 +1,10 @@
 // The daemon's request path for bytes a socket peer sends: the line decoder splits the input
 // (fed in two chunks, so that a line spanning reads is covered), and each line goes through
-// JSONParser and Request.decode. Errors are the expected outcome for most inputs; only a trap
-// or a sanitizer report is a finding.
+// JSONParser and Request.decode; and a client's path for event lines, MatchEvent(json:).
+// Errors are the expected outcome for most inputs; only a trap or a sanitizer report is a
+// finding.
 import SightlineCore
+import SightlineGrounding
 import SightlineProtocol
 
 @_cdecl("LLVMFuzzerTestOneInput")
@@ -46,6 +48,15 @@ private func decode(_ line: [UInt8]) {
         let reread = Result { () throws(SightlineError) in try JSONParser().parse(written) }
         guard case .success(let back) = reread, equivalent(back, value) else {
             fatalError("JSON round trip: \(value) written as \(String(decoding: written, as: UTF8.self)) reads back as \(reread)")
+        }
+    }
+    // A match event the reader accepts is written and read again to the same line (compared as
+    // lines: a null number reads as NaN, which equals nothing).
+    if let value = try? JSONParser().parse(line), let event = try? MatchEvent(json: value) {
+        let written = JSONWriter.bytes(event.json)
+        let back = try? MatchEvent(json: JSONParser().parse(written))
+        guard let back, JSONWriter.bytes(back.json) == written else {
+            fatalError("match event round trip: \(event) written as \(String(decoding: written, as: UTF8.self)) reads back as \(String(describing: back))")
         }
     }
     // A shallow depth limit reaches the depth check with short inputs.

@@ -117,11 +117,14 @@ public struct Daemon: Sendable {
         let ingest = Ingest(
             registry: registry, bus: bus, stats: stats, logger: logger,
             sink: { frame in frameQueue.offer(frame) },
-            onRemoved: { id in scheduler.forget(stream: id) },
-            onEnded: { id, then in scheduler.finish(stream: id, then: then) })
+            onRemoved: { id, reason, then in scheduler.forget(stream: id, reason: reason, then: then) },
+            onEnded: { id, reason, then in scheduler.finish(stream: id, reason: reason, then: then) })
         scheduler.start()
         defer { scheduler.stop() }
-        var services: [any Service] = [ingest, server]
+        // The group shuts down in reverse order, each part once the one after it has
+        // returned: ingest stops the sources, the engine then ends the open matches, and the
+        // server writes those ends to the subscribers before it closes their connections.
+        var services: [any Service] = [server, EngineShutdown(scheduler: scheduler), ingest]
         let reload = loadConfiguration.map {
             ConfigurationReload(running: config, load: $0, registry: registry, scheduler: scheduler, server: server, hooks: hooks,
                                 summary: summary, logger: logger)

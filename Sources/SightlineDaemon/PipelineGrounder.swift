@@ -17,6 +17,8 @@ public final class PipelineGrounder: BatchGrounder {
     let base: GroundingSettings
     let logger: Logger
     private var grounders: [String: (grounder: StreamGrounder, queries: [GroundingQuery])] = [:]
+    /// The ids of every standing query, as of the last `update(queries:)`; nil until then.
+    private var defined: Set<String>?
 
     public init(model: CLIPModel, settings: GroundingSettings = GroundingSettings(), logger: Logger) throws {
         try settings.validate()
@@ -50,19 +52,35 @@ public final class PipelineGrounder: BatchGrounder {
         return events
     }
 
-    public func finish(stream: String) -> [MatchEvent] {
-        grounders[stream]?.grounder.finish() ?? []
+    public func update(queries: [QueryRecord]) -> [MatchEvent] {
+        defined = Set(queries.map(\.id))
+        var events: [MatchEvent] = []
+        for stream in grounders.keys.sorted() {
+            do {
+                _ = try grounderFor(stream: stream, queries: queries.filter { $0.watches(stream: stream) }, events: &events)
+            } catch {
+                // The next frame of the stream tries again (and skips its batch if it fails too).
+                logger.error("cannot set the queries of a stream", metadata: ["stream": "\(stream)", "error": "\(error)"])
+            }
+        }
+        return events
+    }
+
+    public func finish(stream: String, reason: MatchEndReason) -> [MatchEvent] {
+        grounders[stream]?.grounder.finish(reason: reason) ?? []
     }
 
     public func forget(stream: String) {
         grounders[stream] = nil
     }
 
+    public var streams: [String] { grounders.keys.sorted() }
+
     private func grounderFor(stream: String, queries: [QueryRecord], events: inout [MatchEvent]) throws -> StreamGrounder {
         let wanted = queries.map(Self.groundingQuery)
         if let existing = grounders[stream] {
             if existing.queries != wanted {
-                events += try existing.grounder.setQueries(wanted)
+                events += try existing.grounder.setQueries(wanted, defined: defined)
                 grounders[stream]!.queries = wanted
             }
             return existing.grounder

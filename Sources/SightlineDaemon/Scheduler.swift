@@ -11,10 +11,16 @@ public protocol BatchGrounder: AnyObject {
     /// `queries[i]` are the standing queries that watch `frames[i].stream`. Returns the match
     /// events the batch produced, in order.
     func ground(_ frames: [Frame], queries: [[QueryRecord]]) throws -> [MatchEvent]
-    /// A stream ended: close its open tubes (their `match.end` events).
-    func finish(stream: String) -> [MatchEvent]
-    /// A stream went away: forget its tubes and windows.
+    /// The standing queries changed (`queries` are all of them now): on every stream, end the
+    /// tubes of the queries that no longer watch it or whose values changed.
+    func update(queries: [QueryRecord]) -> [MatchEvent]
+    /// A stream ended, failed, went away or the daemon stops: close its open tubes (their
+    /// `match.end` events, with `reason`).
+    func finish(stream: String, reason: MatchEndReason) -> [MatchEvent]
+    /// A stream went away: forget its tubes and windows (`finish` has ended its tubes).
     func forget(stream: String)
+    /// The streams with tubes or windows, for ending them all.
+    var streams: [String] { get }
 }
 
 /// Frames waiting for the engine: a bounded FIFO per stream, filled by ingest without ever
@@ -122,7 +128,19 @@ public final class FrameQueue: @unchecked Sendable {
 /// The engine loop on its own thread (not the cooperative pool: encoding is long, blocking
 /// CPU work). Takes batches from the `FrameQueue`, grounds them, publishes the events, and
 /// calls the watchdog hook on every turn, busy or idle.
+///
+/// Every open tube ends with a `match.end`, whichever way its stream or query goes: a
+/// stream's end, failure or removal (`finish`, `forget`), a change of the standing queries
+/// (`update(queries:)`, applied at once, not at the stream's next frame, which may never
+/// come) and the loop's own stop, which ends what is still open (reason `shutdown`). All of
+/// them run on the engine thread, where each tube's end is told once.
 public final class Scheduler: @unchecked Sendable {
+    private struct Ending {
+        var stream: String
+        var reason: MatchEndReason
+        var then: @Sendable () -> Void
+    }
+
     private let queue: FrameQueue
     private let grounder: BatchGrounder
     private let bus: EventBus
@@ -131,12 +149,18 @@ public final class Scheduler: @unchecked Sendable {
     private let watchdog: @Sendable () -> Void
     private let watchdogInterval: Duration
     private let logger: Logger
+    // Guards the members below it.
     private let queriesLock = NSLock()
     private var queries: [QueryRecord]
-    private var forgotten: [String] = []
-    private var finishing: [(stream: String, then: @Sendable () -> Void)] = []
+    private var queriesChanged = false
+    private var forgotten: [Ending] = []
+    private var finishing: [Ending] = []
+    /// Set once the loop has ended what was open: later requests are answered at once.
+    private var exited = false
     private let finished = NSCondition()
+    // Guarded by `finished`.
     private var running = true
+    private var exitWaiters: [CheckedContinuation<Void, Never>] = []
 
     public init(queue: FrameQueue, grounder: BatchGrounder, bus: EventBus, stats: RuntimeStats, queries: [QueryRecord], maxBatch: Int,
                 watchdog: @escaping @Sendable () -> Void, watchdogInterval: Duration, logger: Logger) {
@@ -151,8 +175,14 @@ public final class Scheduler: @unchecked Sendable {
         self.logger = logger
     }
 
+    /// The standing queries now. The tubes of queries removed or changed end at the engine's
+    /// next turn.
     public func update(queries: [QueryRecord]) {
-        queriesLock.withLock { self.queries = queries }
+        queriesLock.withLock {
+            self.queries = queries
+            queriesChanged = true
+        }
+        queue.poke()
     }
 
     /// Batches taken from now on hold at most `maxBatch` frames.
@@ -160,16 +190,26 @@ public final class Scheduler: @unchecked Sendable {
         queriesLock.withLock { self.maxBatch = maxBatch }
     }
 
-    public func forget(stream: String) {
+    /// The stream went away (removed, or restarted with new settings): its waiting frames are
+    /// dropped, its open tubes end with `reason`, it is forgotten, then `then` runs (ingest
+    /// publishes the stream's `ended` status there, after its matches).
+    public func forget(stream: String, reason: MatchEndReason, then: @escaping @Sendable () -> Void = {}) {
         queue.remove(stream: stream)
-        queriesLock.withLock { forgotten.append(stream) }
+        guard queriesLock.withLock({ () -> Bool in
+            if !exited { forgotten.append(Ending(stream: stream, reason: reason, then: then)) }
+            return !exited
+        }) else { return then() }
+        queue.poke()
     }
 
-    /// Once the frames the stream has waiting are grounded, ends its open tubes, publishes
-    /// their events, then calls `then` (ingest publishes the stream's end there, so that every
-    /// match event of a stream comes before its `ended` status).
-    public func finish(stream: String, then: @escaping @Sendable () -> Void) {
-        queriesLock.withLock { finishing.append((stream, then)) }
+    /// Once the frames the stream has waiting are grounded, ends its open tubes with `reason`,
+    /// publishes their events, then calls `then` (ingest publishes the stream's end there, so
+    /// that every match event of a stream comes before its `ended` status).
+    public func finish(stream: String, reason: MatchEndReason, then: @escaping @Sendable () -> Void = {}) {
+        guard queriesLock.withLock({ () -> Bool in
+            if !exited { finishing.append(Ending(stream: stream, reason: reason, then: then)) }
+            return !exited
+        }) else { return then() }
         queue.poke()
     }
 
@@ -177,7 +217,8 @@ public final class Scheduler: @unchecked Sendable {
         DedicatedThread.start(name: "sl-engine") { [self] in loop() }
     }
 
-    /// Stops after the batch in progress and waits for the thread to finish.
+    /// Stops after the batch in progress, once the open tubes are ended and their events
+    /// published, and waits for the thread to finish.
     public func stop() {
         queue.close()
         finished.lock()
@@ -185,19 +226,42 @@ public final class Scheduler: @unchecked Sendable {
         finished.unlock()
     }
 
+    /// `stop()` for async callers: waits without holding a thread of the cooperative pool.
+    public func shutDown() async {
+        queue.close()
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            finished.lock()
+            if running {
+                exitWaiters.append(continuation)
+                finished.unlock()
+            } else {
+                finished.unlock()
+                continuation.resume()
+            }
+        }
+    }
+
+    private func publish(_ events: [MatchEvent], counted: Bool = true) {
+        for event in events {
+            if counted { stats.matched(event.stream, query: event.query) }
+            bus.publish(.match(event), captureTime: event.time)
+        }
+    }
+
+    private func end(_ entry: Ending, forgetting: Bool) {
+        // A removed stream's statistics are gone already; its ends must not bring them back.
+        publish(grounder.finish(stream: entry.stream, reason: entry.reason), counted: !forgetting)
+        if forgetting { grounder.forget(stream: entry.stream) }
+        entry.then()
+    }
+
     private func finishStreamsThatAreDrained() {
-        let ready = queriesLock.withLock { () -> [(stream: String, then: @Sendable () -> Void)] in
+        let ready = queriesLock.withLock { () -> [Ending] in
             let ready = finishing.filter { queue.pending(stream: $0.stream) == 0 }
             finishing.removeAll { entry in ready.contains { $0.stream == entry.stream } }
             return ready
         }
-        for entry in ready {
-            for event in grounder.finish(stream: entry.stream) {
-                stats.matched(event.stream, query: event.query)
-                bus.publish(.match(event), captureTime: event.time)
-            }
-            entry.then()
-        }
+        for entry in ready { end(entry, forgetting: false) }
     }
 
     private func loop() {
@@ -205,12 +269,19 @@ public final class Scheduler: @unchecked Sendable {
         while true {
             watchdog()
             let limit = queriesLock.withLock { maxBatch }
-            guard let batch = queue.takeBatch(limit: limit, deadline: Date().addingTimeInterval(interval)) else { break }
-            let (current, gone) = queriesLock.withLock { () -> ([QueryRecord], [String]) in
-                defer { forgotten = [] }
-                return (queries, forgotten)
+            guard var batch = queue.takeBatch(limit: limit, deadline: Date().addingTimeInterval(interval)) else { break }
+            let (current, changed, gone) = queriesLock.withLock { () -> ([QueryRecord], Bool, [Ending]) in
+                defer {
+                    forgotten = []
+                    queriesChanged = false
+                }
+                return (queries, queriesChanged, forgotten)
             }
-            for stream in gone { grounder.forget(stream: stream) }
+            for entry in gone { end(entry, forgetting: true) }
+            // Frames taken just before their stream went: grounding them would start tubes
+            // on a stream that is gone, which nothing would end.
+            if !gone.isEmpty { batch.removeAll { frame in gone.contains { $0.stream == frame.stream } } }
+            if changed { publish(grounder.update(queries: current)) }
             defer { finishStreamsThatAreDrained() }
             if batch.isEmpty { continue }
             let perFrame = batch.map { frame in current.filter { $0.watches(stream: frame.stream) } }
@@ -218,24 +289,31 @@ public final class Scheduler: @unchecked Sendable {
                 let events = try grounder.ground(batch, queries: perFrame)
                 let now = Date()
                 for frame in batch { stats.processed(frame.stream, latency: now.timeIntervalSince(frame.captureTime)) }
-                for event in events {
-                    stats.matched(event.stream, query: event.query)
-                    bus.publish(.match(event), captureTime: event.time)
-                }
+                publish(events)
             } catch {
                 logger.error("grounding failed for a batch; its frames are skipped", metadata: ["error": "\(error)", "frames": "\(batch.count)"])
                 for frame in batch { stats.dropped(frame.stream) }
             }
         }
-        // Shutting down: end what is open so that subscribers still connected hear of it.
-        let pendingEnds = queriesLock.withLock { () -> [(stream: String, then: @Sendable () -> Void)] in
-            defer { finishing = [] }
-            return finishing
+        // Shutting down: end what is open so that subscribers still connected hear of it,
+        // before the socket server (stopped after the engine) closes their connections.
+        let (gone, pendingEnds) = queriesLock.withLock { () -> ([Ending], [Ending]) in
+            exited = true
+            defer {
+                forgotten = []
+                finishing = []
+            }
+            return (forgotten, finishing)
         }
-        for entry in pendingEnds { entry.then() }
+        for entry in gone { end(entry, forgetting: true) }
+        for entry in pendingEnds { end(entry, forgetting: false) }
+        for stream in grounder.streams { publish(grounder.finish(stream: stream, reason: .shutdown)) }
         finished.lock()
         running = false
+        let waiters = exitWaiters
+        exitWaiters = []
         finished.broadcast()
         finished.unlock()
+        for waiter in waiters { waiter.resume() }
     }
 }

@@ -75,8 +75,10 @@ public final class SocketServer: Service, Sendable {
                         tasks.addTask { await self.serve(connection, hello: hello) }
                     }
                 }
-                // The listener is closed: end the remaining connections too.
-                tasks.cancelAll()
+                // The listener is closed. On a graceful shutdown each connection writes what its
+                // queue holds (the ends of its open matches) and closes itself (`serve`);
+                // otherwise the remaining connections end now.
+                if !Task.isShuttingDownGracefully { tasks.cancelAll() }
             }
         } onGracefulShutdown: {
             server.channel.close(promise: nil)
@@ -84,6 +86,9 @@ public final class SocketServer: Service, Sendable {
         if case .path(let path, _, _) = target { unlink(path) }
         logger.info("socket server stopped")
     }
+
+    /// How long a subscriber that does not read may hold up a graceful shutdown.
+    static let drainTimeout: TimeAmount = .seconds(2)
 
     static let acceptBuffer = NIOAsyncSequenceProducerBackPressureStrategies.HighLowWatermark(lowWatermark: 64, highWatermark: 1024)
 
@@ -197,41 +202,49 @@ public final class SocketServer: Service, Sendable {
                                                 send: { try await outbound.write(ByteBuffer(bytes: $0)) })
                 defer { if let id = context.subscriberID { self.bus.unsubscribe(id) } }
                 try await outbound.write(ByteBuffer(bytes: JSONWriter.line(hello.json)))
-                try await withThrowingTaskGroup(of: Void.self) { tasks in
-                    // Events: written as the subscriber queue yields them, alongside replies.
-                    tasks.addTask {
-                        while let line = await queue.next() {
-                            try await outbound.write(ByteBuffer(bytes: line.bytes))
-                            if let capture = line.captureTime, let stream = line.stream {
-                                self.stats.delivered(stream, latency: Date().timeIntervalSince(capture))
+                try await withGracefulShutdownHandler {
+                    try await withThrowingTaskGroup(of: Void.self) { tasks in
+                        // Events: written as the subscriber queue yields them, alongside replies.
+                        tasks.addTask {
+                            while let line = await queue.next() {
+                                try await outbound.write(ByteBuffer(bytes: line.bytes))
+                                if let capture = line.captureTime, let stream = line.stream {
+                                    self.stats.delivered(stream, latency: Date().timeIntervalSince(capture))
+                                }
+                            }
+                            // Closed after the last line was handed over, so that line goes out first.
+                            if queue.isStuck || Task.isShuttingDownGracefully { channel.close(promise: nil) }
+                        }
+                        var decoder = LineDecoder()
+                        do {
+                        for try await buffer in inbound {
+                            for output in decoder.feed(buffer.readableBytesView) {
+                                let reply: Reply
+                                switch output {
+                                case .line(let line):
+                                    if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { continue }
+                                    reply = await self.handler.handle(line: line, context: context)
+                                case .tooLong(let seen):
+                                    reply = .failure(.null, SightlineError(
+                                        .lineTooLong, "line longer than \(ProtocolLimits.maxLineBytes) bytes (\(seen) so far); discarded up to its newline"))
+                                }
+                                try await outbound.write(ByteBuffer(bytes: JSONWriter.line(reply.maskingCredentials.json)))
                             }
                         }
-                        if queue.isStuck { channel.close(promise: nil) }
-                    }
-                    var decoder = LineDecoder()
-                    do {
-                    for try await buffer in inbound {
-                        for output in decoder.feed(buffer.readableBytesView) {
-                            let reply: Reply
-                            switch output {
-                            case .line(let line):
-                                if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { continue }
-                                reply = await self.handler.handle(line: line, context: context)
-                            case .tooLong(let seen):
-                                reply = .failure(.null, SightlineError(
-                                    .lineTooLong, "line longer than \(ProtocolLimits.maxLineBytes) bytes (\(seen) so far); discarded up to its newline"))
-                            }
-                            try await outbound.write(ByteBuffer(bytes: JSONWriter.line(reply.maskingCredentials.json)))
+                        } catch {
+                            queue.close()
+                            throw error
                         }
-                    }
-                    } catch {
+                        let unfinished = decoder.finish()
+                        if unfinished > 0 { log.debug("peer hung up in the middle of a line", metadata: ["bytes": "\(unfinished)"]) }
                         queue.close()
-                        throw error
+                        try await tasks.waitForAll()
                     }
-                    let unfinished = decoder.finish()
-                    if unfinished > 0 { log.debug("peer hung up in the middle of a line", metadata: ["bytes": "\(unfinished)"]) }
+                } onGracefulShutdown: {
+                    // The daemon stops, and the engine has published its last events: the
+                    // writer sends what is queued, then closes the connection.
                     queue.close()
-                    try await tasks.waitForAll()
+                    channel.eventLoop.scheduleTask(in: Self.drainTimeout) { channel.close(promise: nil) }
                 }
             }
         } catch {

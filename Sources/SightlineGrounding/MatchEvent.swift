@@ -13,7 +13,9 @@ import SightlineCore
 ///
 /// `pts` and `time` belong to the newest frame processed when the event was decided (the
 /// stream's presentation time in seconds and that frame's capture time); `frames` are the
-/// frames of the tube not yet reported, oldest first. `Docs/grounding.md` is the reference.
+/// frames of the tube not yet reported, oldest first. A `match.end` also carries its tube's
+/// `span` and, from this daemon always, the `reason` it ended. `Docs/grounding.md` is the
+/// reference.
 ///
 /// The wire form is defined once, in SightlineProtocol (`MatchEvent.json`,
 /// `MatchEvent(json:)`), and written by its one `JSONWriter`.
@@ -38,9 +40,12 @@ public struct MatchEvent: Sendable, Equatable {
     public var frames: [MatchFrame]
     /// Only on `match.end`: the first and last frame of the tube.
     public var span: MatchSpan?
+    /// Only on `match.end`: why the tube ended. Optional on the wire, so that events of a
+    /// daemon from before reasons existed still read.
+    public var reason: MatchEndReason?
 
     public init(kind: Kind, stream: String, query: String, text: String, track: Int, time: Date, pts: Double,
-                frames: [MatchFrame], span: MatchSpan? = nil) {
+                frames: [MatchFrame], span: MatchSpan? = nil, reason: MatchEndReason? = nil) {
         self.kind = kind
         self.stream = stream
         self.query = query
@@ -50,6 +55,7 @@ public struct MatchEvent: Sendable, Equatable {
         self.pts = pts
         self.frames = frames
         self.span = span
+        self.reason = reason
     }
 
     /// The event as a subscriber that chose `detail` receives it.
@@ -110,7 +116,7 @@ public struct MatchSpan: Sendable, Equatable {
 /// - `box`: drops `mask`; keeps `pts`, `score`, `box`, `point` and `frame_size`.
 /// - `none`: drops `box`, `point`, `frame_size` and `mask`; frames keep only `pts` and `score`.
 ///
-/// The event itself (kind, stream, query, text, track, time, pts, span) is the same at
+/// The event itself (kind, stream, query, text, track, time, pts, span, reason) is the same at
 /// every level.
 public enum MaskDetail: String, Sendable, Codable, CaseIterable {
     case rle

@@ -12,7 +12,9 @@ import SightlineCore
 /// once it spans `minDuration` (a query's own threshold and minimum duration take the
 /// place of those, see `GroundingQuery`). A tube unmatched for longer than `gracePeriod` ends
 /// (`match.end`, or silently if it was never reported). Presentation times that go backwards
-/// (a file that loops, a source that reconnects) end every tube first.
+/// (a file that loops, a source that reconnects) end every tube first. Every `match.end`
+/// names its ``MatchEndReason``; a tube is dropped as its end is told, so that however many
+/// ways reach for it at once, a tube ends once.
 public struct TubeLinker: Sendable {
     public let stream: String
     public let parameters: TubeParameters
@@ -37,7 +39,7 @@ public struct TubeLinker: Sendable {
                                  detections: [(query: GroundingQuery, instances: [GroundedInstance])]) -> [MatchEvent] {
         var events: [MatchEvent] = []
         if let last = lastPts, pts < last {
-            events += finish()
+            events += finish(reason: .streamRestarted)
         }
         lastPts = pts
         lastTime = time
@@ -49,7 +51,7 @@ public struct TubeLinker: Sendable {
         var kept: [Tube] = []
         for tube in tubes {
             if pts - tube.lastSeenPts > parameters.gracePeriod {
-                if tube.track != nil { events.append(endEvent(tube)) }
+                if tube.track != nil { events.append(endEvent(tube, reason: .notSeen)) }
             } else {
                 kept.append(tube)
             }
@@ -75,27 +77,28 @@ public struct TubeLinker: Sendable {
         return events
     }
 
-    /// Ends every tube (end of stream): `match.end` for reported ones with their last frames.
-    public mutating func finish() -> [MatchEvent] {
-        let events = tubes.filter { $0.track != nil }.map { endEvent($0) }
+    /// Ends every tube (end of stream, or whatever `reason` says): `match.end` for reported
+    /// ones with their last frames.
+    public mutating func finish(reason: MatchEndReason = .streamEnded) -> [MatchEvent] {
+        let events = tubes.filter { $0.track != nil }.map { endEvent($0, reason: reason) }
         tubes.removeAll()
         return events
     }
 
-    /// Ends the tubes of a query that was removed.
-    public mutating func remove(query id: String) -> [MatchEvent] {
-        let events = tubes.filter { $0.query.id == id && $0.track != nil }.map { endEvent($0) }
+    /// Ends the tubes of a query that was removed (or changed: `reason`).
+    public mutating func remove(query id: String, reason: MatchEndReason = .queryRemoved) -> [MatchEvent] {
+        let events = tubes.filter { $0.query.id == id && $0.track != nil }.map { endEvent($0, reason: reason) }
         tubes.removeAll { $0.query.id == id }
         return events
     }
 
-    private func event(_ kind: MatchEvent.Kind, _ tube: Tube, span: MatchSpan? = nil) -> MatchEvent {
+    private func event(_ kind: MatchEvent.Kind, _ tube: Tube, span: MatchSpan? = nil, reason: MatchEndReason? = nil) -> MatchEvent {
         MatchEvent(kind: kind, stream: stream, query: tube.query.id, text: tube.query.text, track: tube.track ?? 0,
-                   time: lastTime, pts: lastPts ?? tube.lastSeenPts, frames: tube.pending, span: span)
+                   time: lastTime, pts: lastPts ?? tube.lastSeenPts, frames: tube.pending, span: span, reason: reason)
     }
 
-    private func endEvent(_ tube: Tube) -> MatchEvent {
-        event(.end, tube, span: MatchSpan(startPts: tube.firstPts, endPts: tube.lastSeenPts))
+    private func endEvent(_ tube: Tube, reason: MatchEndReason) -> MatchEvent {
+        event(.end, tube, span: MatchSpan(startPts: tube.firstPts, endPts: tube.lastSeenPts), reason: reason)
     }
 
     private mutating func link(query: GroundingQuery, instances: [GroundedInstance], pts: Double) {

@@ -63,7 +63,11 @@ public final class StreamGrounder: Sendable {
 
     /// Replaces the standing queries; the tubes of queries removed or changed end (their
     /// `match.end` events are returned). New texts are encoded here, once.
-    public func setQueries(_ new: [GroundingQuery]) throws -> [MatchEvent] {
+    ///
+    /// `defined` holds the ids of the queries that still exist anywhere (by default those of
+    /// `new`): a query that leaves this stream but is still defined, like one whose values
+    /// changed, ends its tubes as reconfigured; one that is gone, as removed.
+    public func setQueries(_ new: [GroundingQuery], defined: Set<String>? = nil) throws -> [MatchEvent] {
         guard Set(new.map(\.id)).count == new.count else {
             throw SightlineError(.invalidArgument, "query ids must be unique on a stream", context: ["stream": stream])
         }
@@ -89,8 +93,9 @@ public final class StreamGrounder: Sendable {
             }
             var events: [MatchEvent] = []
             // A query whose text, threshold or minimum duration changed starts its tubes afresh.
+            let stillDefined = defined ?? Set(new.map(\.id))
             for old in state.queries where !new.contains(old) {
-                events += state.linker.remove(query: old.id)
+                events += state.linker.remove(query: old.id, reason: stillDefined.contains(old.id) ? .queryReconfigured : .queryRemoved)
             }
             let keep = Set(texts)
             state.textCache = state.textCache.filter { keep.contains($0.key) }
@@ -170,11 +175,11 @@ public final class StreamGrounder: Sendable {
         }
     }
 
-    /// Ends every tube (end of stream).
-    public func finish() -> [MatchEvent] {
+    /// Ends every tube: at the end of the stream, or for `reason`.
+    public func finish(reason: MatchEndReason = .streamEnded) -> [MatchEvent] {
         state.withLock { state in
             state.context.removeAll()
-            return state.linker.finish()
+            return state.linker.finish(reason: reason)
         }
     }
 }

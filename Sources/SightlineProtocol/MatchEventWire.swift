@@ -11,7 +11,7 @@ import SightlineGrounding
 ///  "track":12,"time":"2026-11-22T10:15:03.120Z","pts":12.48,
 ///  "frames":[{"pts":12.48,"score":0.81,"box":[x,y,w,h],"point":[x,y],"frame_size":[w,h],
 ///             "mask":{"size":[h,w],"counts":"<COCO compressed RLE>"}}],
-///  "span":{"start_pts":12.48,"end_pts":15.02}}          (span: only on match.end)
+///  "span":{"start_pts":12.48,"end_pts":15.02},"reason":"not_seen"}   (span, reason: only on match.end)
 /// ```
 ///
 /// Members are written in this order so that logs and files read the same everywhere.
@@ -25,12 +25,14 @@ extension MatchEvent {
             "frames": .array(frames.map(\.json)),
         ]
         if let span { o["span"] = ["start_pts": .double(span.startPts), "end_pts": .double(span.endPts)] }
+        if let reason { o["reason"] = .string(reason.rawValue) }
         return .object(o)
     }
 
     /// Reads an event line's object, checking what the wire form promises (a known kind, a
     /// span exactly on `match.end`, well-formed boxes and masks). Members it does not know
-    /// are ignored: later protocol versions may add some.
+    /// are ignored: later protocol versions may add some. A `reason` is optional (daemons
+    /// before it had none) and taken as it is, known or not, but only on `match.end`.
     public init(json: JSONValue) throws(SightlineError) {
         let r = try WireReader(json, path: "event")
         let name = try r.string("event")
@@ -52,8 +54,10 @@ extension MatchEvent {
         case (.start, .some), (.update, .some): throw r.fail("span", "only match.end carries a span")
         default: break
         }
+        let reason = r.optional("reason") == nil ? nil : MatchEndReason(rawValue: try r.string("reason"))
+        if reason != nil, kind != .end { throw r.fail("reason", "only match.end carries a reason") }
         self.init(kind: kind, stream: try r.string("stream"), query: try r.string("query"), text: try r.string("text"),
-                  track: try r.int("track"), time: time, pts: try r.number("pts"), frames: frames, span: span)
+                  track: try r.int("track"), time: time, pts: try r.number("pts"), frames: frames, span: span, reason: reason)
     }
 }
 

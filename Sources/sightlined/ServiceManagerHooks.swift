@@ -61,6 +61,8 @@ private final class HangingGrounder: BatchGrounder {
         return try inner.ground(frames, queries: queries)
     }
 
-    func finish(stream: String) -> [MatchEvent] { inner.finish(stream: stream) }
+    func update(queries: [QueryRecord]) -> [MatchEvent] { inner.update(queries: queries) }
+    func finish(stream: String, reason: MatchEndReason) -> [MatchEvent] { inner.finish(stream: stream, reason: reason) }
     func forget(stream: String) { inner.forget(stream: stream) }
+    var streams: [String] { inner.streams }
 }

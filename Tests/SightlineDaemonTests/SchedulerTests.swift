@@ -127,7 +127,11 @@ final class RecordingGrounder: BatchGrounder, @unchecked Sendable {
         }
     }
 
+    func update(queries: [QueryRecord]) -> [MatchEvent] { [] }
+
     func forget(stream: String) {}
 
-    func finish(stream: String) -> [MatchEvent] { [] }
+    func finish(stream: String, reason: MatchEndReason) -> [MatchEvent] { [] }
+
+    var streams: [String] { [] }
 }

@@ -1,0 +1,20 @@
+import ServiceLifecycle
+
+/// The step of a graceful shutdown between ingest and the socket server: once ingest has
+/// stopped every source, stops the engine loop, which ends every match still open (`match.end`
+/// with reason `shutdown`) and publishes the ends into the subscribers' queues. The socket
+/// server, shut down next, writes what is queued before it closes the connections, so that a
+/// subscriber hears the end of every match it heard start.
+struct EngineShutdown: Service {
+    let scheduler: Scheduler
+
+    func run() async throws {
+        do {
+            try await gracefulShutdown()
+        } catch {
+            // Cancelled without a graceful shutdown: the daemon stops the engine as it unwinds.
+            return
+        }
+        await scheduler.shutDown()
+    }
+}

@@ -170,6 +170,7 @@ struct SyntheticScene {
         #expect(events.map(\.kind) == [.start])
         let restart = linker.observe(pts: 0, time: Date(), detections: [(Self.person, instances)])
         #expect(restart.map(\.kind) == [.end])
+        #expect(restart[0].reason == .streamRestarted)
         #expect(restart[0].span == MatchSpan(startPts: 0, endPts: 0.5))
         #expect(restart[0].frames.map(\.pts) == [0.4, 0.5])
     }
@@ -180,8 +181,25 @@ struct SyntheticScene {
         let instances = try MaskExtractor(parameters: p).instances(maps: [SyntheticScene.map([.init(x: 10, y: 10)])], frame: SyntheticScene.frame)[0]
         for i in 0..<5 { _ = linker.observe(pts: Double(i) / 10, time: Date(), detections: [(Self.person, instances)]) }
         #expect(linker.remove(query: Self.car.id).isEmpty)
-        #expect(linker.remove(query: Self.person.id).map(\.kind) == [.end])
+        let ended = linker.remove(query: Self.person.id, reason: .queryReconfigured)
+        #expect(ended.map(\.kind) == [.end] && ended[0].reason == .queryReconfigured)
         #expect(linker.activeTracks.isEmpty)
+        // Gone, so nothing ends it a second time.
+        #expect(linker.finish(reason: .shutdown).isEmpty && linker.remove(query: Self.person.id).isEmpty)
+    }
+
+    /// Each way a tube ends says which it was; whichever comes first ends it, once.
+    @Test func endsNameTheirReasonAndComeOnce() throws {
+        var p = MaskParameters(); p.refine = false
+        let instances = try MaskExtractor(parameters: p).instances(maps: [SyntheticScene.map([.init(x: 10, y: 10)])], frame: SyntheticScene.frame)[0]
+        var linker = try TubeLinker(stream: "s")
+        for i in 0..<5 { _ = linker.observe(pts: Double(i) / 10, time: Date(), detections: [(Self.person, instances)]) }
+        let unseen = linker.observe(pts: 5, time: Date(), detections: [])
+        #expect(unseen.map(\.kind) == [.end] && unseen[0].reason == .notSeen)
+        for i in 60..<65 { _ = linker.observe(pts: Double(i) / 10, time: Date(), detections: [(Self.person, instances)]) }
+        let finished = linker.finish(reason: .streamFailed)
+        #expect(finished.map(\.kind) == [.end] && finished[0].reason == .streamFailed)
+        #expect(linker.finish().isEmpty)
     }
 
     /// Three queries see the same object at probability 0.45: each query's own threshold

@@ -39,7 +39,7 @@ import SightlineModel
         }
         #expect(batch.events.filter { $0.kind == .start }.count == 2)
         let ended = grounder.finish()
-        #expect(ended.map(\.kind) == [.end, .end])
+        #expect(ended.map(\.kind) == [.end, .end] && ended.allSatisfy { $0.reason == .streamEnded })
         #expect(batch.encoderSeconds > 0 && batch.groundingSeconds > 0)
     }
 
@@ -60,10 +60,14 @@ import SightlineModel
                                           logger: Support.logger)
         _ = try grounder.process(try Self.frames(5))
         let ended = try grounder.setQueries([GroundingQuery(id: "b", text: "a cat")])
-        #expect(ended.map(\.kind) == [.end] && ended[0].query == "a")
+        #expect(ended.map(\.kind) == [.end] && ended[0].query == "a" && ended[0].reason == .queryRemoved)
         let next = try grounder.process(try Self.frames(2, start: 5))
         #expect(next.instances.allSatisfy { $0.count == 1 })
         #expect(next.events.allSatisfy { $0.query == "b" })
+        // A query that leaves this stream but is still defined (it watches other streams now)
+        // ends here as reconfigured.
+        let moved = try grounder.setQueries([], defined: ["b"])
+        #expect(moved.map(\.kind) == [.end] && moved[0].query == "b" && moved[0].reason == .queryReconfigured)
     }
 
     @Test func changingAQuerysThresholdOrMinimumDurationEndsItsTubesOnly() throws {
@@ -73,7 +77,7 @@ import SightlineModel
                                           logger: Support.logger)
         _ = try grounder.process(try Self.frames(5))
         let ended = try grounder.setQueries([GroundingQuery(id: "a", text: "a dog", threshold: 0.7), GroundingQuery(id: "b", text: "a cat")])
-        #expect(ended.map(\.kind) == [.end] && ended[0].query == "a")
+        #expect(ended.map(\.kind) == [.end] && ended[0].query == "a" && ended[0].reason == .queryReconfigured)
         #expect(try grounder.setQueries([GroundingQuery(id: "a", text: "a dog", threshold: 0.7, minDuration: 2),
                                          GroundingQuery(id: "b", text: "a cat")]).isEmpty, "a's tube had not started again yet")
         // Probability 1 everywhere: a's new tube waits 2 s (20 frames), b's goes on.

@@ -18,7 +18,8 @@ import Testing
                    time: time, pts: 12.48,
                    frames: [MatchFrame(pts: 12.48, score: 0.81, box: PixelBox(x: 1, y: 0, width: 2, height: 3),
                                        point: PixelPoint(x: 2, y: 1), frameSize: PixelSize(width: 4, height: 3), mask: try sampleMask())],
-                   span: kind == .end ? MatchSpan(startPts: 12.48, endPts: 15.02) : nil)
+                   span: kind == .end ? MatchSpan(startPts: 12.48, endPts: 15.02) : nil,
+                   reason: kind == .end ? .streamRemoved : nil)
     }
 
     static func line(_ event: MatchEvent) -> String {
@@ -50,10 +51,24 @@ import Testing
         #expect(try Self.read(Self.line(event)) == event)
     }
 
-    @Test func endCarriesSpan() throws {
+    @Test func endCarriesSpanAndReason() throws {
         let line = Self.line(try Self.sample(kind: .end))
-        #expect(line.contains(#""span":{"start_pts":12.48,"end_pts":15.02}"#))
-        #expect(!Self.line(try Self.sample(kind: .update)).contains("span"))
+        #expect(line.hasSuffix(#""span":{"start_pts":12.48,"end_pts":15.02},"reason":"stream_removed"}"#))
+        let update = Self.line(try Self.sample(kind: .update))
+        #expect(!update.contains("span") && !update.contains("reason"))
+    }
+
+    /// An end from a daemon before reasons existed still reads; a reason this build does not
+    /// know is kept as it is; a start or update with a reason is an error, as with a span.
+    @Test func reasonIsOptionalAndOpenEnded() throws {
+        let end = Self.line(try Self.sample(kind: .end))
+        let old = end.replacingOccurrences(of: #","reason":"stream_removed""#, with: "")
+        #expect(try Self.read(old).reason == nil)
+        let later = end.replacingOccurrences(of: "stream_removed", with: "camera_moved")
+        #expect(try Self.read(later).reason == MatchEndReason(rawValue: "camera_moved"))
+        let start = Self.line(try Self.sample(kind: .start))
+        #expect(throws: SightlineError.self) { try Self.read(String(start.dropLast()) + #","reason":"shutdown"}"#) }
+        #expect(throws: SightlineError.self) { try Self.read(String(old.dropLast()) + #","reason":7}"#) }
     }
 
     @Test func detailLevelsDropWhatTheySay() throws {

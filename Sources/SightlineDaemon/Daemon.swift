@@ -122,9 +122,10 @@ public struct Daemon: Sendable {
         scheduler.start()
         defer { scheduler.stop() }
         // The group shuts down in reverse order, each part once the one after it has
-        // returned: ingest stops the sources, the engine then ends the open matches, and the
-        // server writes those ends to the subscribers before it closes their connections.
-        var services: [any Service] = [server, EngineShutdown(scheduler: scheduler), ingest]
+        // returned: the engine ends the open matches (at once, not after the sources, which
+        // may take a while to stop), ingest stops the sources, and the server writes those
+        // ends to the subscribers before it closes their connections.
+        var services: [any Service] = [server, ingest, EngineShutdown(scheduler: scheduler)]
         let reload = loadConfiguration.map {
             ConfigurationReload(running: config, load: $0, registry: registry, scheduler: scheduler, server: server, hooks: hooks,
                                 summary: summary, logger: logger)

@@ -1,10 +1,11 @@
 import ServiceLifecycle
 
-/// The step of a graceful shutdown between ingest and the socket server: once ingest has
-/// stopped every source, stops the engine loop, which ends every match still open (`match.end`
-/// with reason `shutdown`) and publishes the ends into the subscribers' queues. The socket
-/// server, shut down next, writes what is queued before it closes the connections, so that a
-/// subscriber hears the end of every match it heard start.
+/// The first step of a graceful shutdown: stops the engine loop, which ends every match still
+/// open (`match.end` with reason `shutdown`) and publishes the ends into the subscribers'
+/// queues. Its frame queue is closed, so frames that ingest still delivers while it stops the
+/// sources (next) are not grounded and start nothing. The socket server, shut down last,
+/// writes what is queued before it closes the connections, so that a subscriber hears the
+/// end of every match it heard start.
 struct EngineShutdown: Service {
     let scheduler: Scheduler
 

@@ -15,7 +15,9 @@ import Synchronization
 /// and its `ended` or `failed` status follows them.
 public final class Ingest: Service, Sendable {
     private struct Running {
-        var sources: [String: (generation: UInt64, task: Task<Void, Never>)] = [:]
+        var tasks: [String: Task<Void, Never>] = [:]
+        /// Which start of each stream is its running source; `stop` removes it.
+        var generations: [String: UInt64] = [:]
         var nextGeneration: UInt64 = 0
         var stopped = false
     }
@@ -67,12 +69,13 @@ public final class Ingest: Service, Sendable {
             case .queriesChanged: break
             }
         }
-        // The daemon stops: the engine, stopped next, ends what is still open (reason
+        // The daemon stops: the engine, stopped first, has ended what was open (reason
         // `shutdown`); the sources' own last statuses are not news.
         let tasks = running.withLock { r in
             r.stopped = true
-            defer { r.sources = [:] }
-            return r.sources.values.map(\.task)
+            r.generations = [:]
+            defer { r.tasks = [:] }
+            return Array(r.tasks.values)
         }
         for task in tasks { task.cancel() }
         for task in tasks { await task.value }
@@ -81,7 +84,7 @@ public final class Ingest: Service, Sendable {
 
     /// Whether `generation` is still the running source of `stream` (not stopped since).
     private func isCurrent(_ stream: String, _ generation: UInt64) -> Bool {
-        running.withLock { $0.sources[stream]?.generation == generation }
+        running.withLock { $0.generations[stream] == generation }
     }
 
     private func start(_ record: StreamRecord) {
@@ -98,65 +101,71 @@ public final class Ingest: Service, Sendable {
             return
         }
         let (bus, stats, sink, logger, onEnded) = (self.bus, self.stats, self.sink, self.logger, self.onEnded)
-        running.withLock { r in
-            guard !r.stopped else { return }
-            let generation = r.nextGeneration
+        // `start` and `stop` run one at a time (from `run`), so the generation is the stream's
+        // from here until its `stop`, before the task below can look.
+        guard let generation = running.withLock({ r -> UInt64? in
+            guard !r.stopped else { return nil }
             r.nextGeneration += 1
-            let task = Task {
-                await withTaskGroup(of: Void.self) { group in
-                    group.addTask { await source.run() }
-                    group.addTask {
-                        for await unmasked in source.statuses {
-                            // A source stopped since (removed, restarted, the daemon stopping)
-                            // is no longer the stream's: what it says now is not news.
-                            guard self.isCurrent(record.id, generation) else { continue }
-                            let status = unmasked.maskingCredentials
-                            logger.info("stream \(status)", metadata: ["stream": "\(status.stream)"])
-                            let publish: @Sendable () -> Void = {
-                                stats.status(status)
-                                bus.publish(.streamStatus(StreamStatusEvent(status)))
-                            }
-                            switch status.state {
-                            case .ended:
-                                // The end is announced after the stream's last frames are grounded.
-                                onEnded(status.stream, .streamEnded, publish)
-                            case .failed:
-                                onEnded(status.stream, .streamFailed, publish)
-                            case .stalled, .reconnecting:
-                                // Nothing is seen until the source is back (maybe never): its open
-                                // matches end now. Later statuses do not wait for them.
-                                publish()
-                                onEnded(status.stream, .streamFailed, {})
-                            case .starting, .online:
-                                publish()
-                            }
+            r.generations[record.id] = r.nextGeneration
+            return r.nextGeneration
+        }) else { return }
+        let task = Task {
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask { await source.run() }
+                group.addTask {
+                    for await unmasked in source.statuses {
+                        // A source stopped since (removed, restarted, the daemon stopping) is
+                        // no longer the stream's: what it says now is not news.
+                        guard self.isCurrent(record.id, generation) else { continue }
+                        let status = unmasked.maskingCredentials
+                        logger.info("stream \(status)", metadata: ["stream": "\(status.stream)"])
+                        let publish: @Sendable () -> Void = {
+                            stats.status(status)
+                            bus.publish(.streamStatus(StreamStatusEvent(status)))
+                        }
+                        switch status.state {
+                        case .ended:
+                            // The end is announced after the stream's last frames are grounded.
+                            onEnded(status.stream, .streamEnded, publish)
+                        case .failed:
+                            onEnded(status.stream, .streamFailed, publish)
+                        case .stalled, .reconnecting:
+                            // Nothing is seen until the source is back (maybe never): its open
+                            // matches end now. Later statuses do not wait for them.
+                            publish()
+                            onEnded(status.stream, .streamFailed, {})
+                        case .starting, .online:
+                            publish()
                         }
                     }
-                    group.addTask {
-                        var lastSeq: UInt64?
-                        for await frame in source.frames {
-                            // A gap in seq: frames the source dropped because we were behind.
-                            if let lastSeq, frame.seq > lastSeq + 1 { stats.dropped(frame.stream, count: Int(frame.seq - lastSeq - 1)) }
-                            lastSeq = frame.seq
-                            stats.arrived(frame.stream, at: frame.captureTime, width: frame.image.width, height: frame.image.height)
-                            // Offered under the lock that `stop` takes first, so that no frame of a
-                            // stopped source reaches the engine after its stream was forgotten
-                            // (it would start tubes that nothing ends). `sink` never blocks.
-                            self.running.withLock { r in
-                                if r.sources[record.id]?.generation == generation { sink(frame) }
-                            }
+                }
+                group.addTask {
+                    var lastSeq: UInt64?
+                    for await frame in source.frames {
+                        // A gap in seq: frames the source dropped because we were behind.
+                        if let lastSeq, frame.seq > lastSeq + 1 { stats.dropped(frame.stream, count: Int(frame.seq - lastSeq - 1)) }
+                        lastSeq = frame.seq
+                        stats.arrived(frame.stream, at: frame.captureTime, width: frame.image.width, height: frame.image.height)
+                        // Offered under the lock that `stop` takes first, so that no frame of a
+                        // stopped source reaches the engine after its stream was forgotten (it
+                        // would start tubes that nothing ends). `sink` never blocks.
+                        self.running.withLock { r in
+                            if r.generations[record.id] == generation { sink(frame) }
                         }
                     }
                 }
             }
-            r.sources[record.id] = (generation, task)
         }
+        running.withLock { $0.tasks[record.id] = task }
     }
 
     /// Stops the stream's source, and returns once its open matches are ended and its `ended`
     /// status (with `error` "removed" or "reconfigured") published.
     private func stop(_ id: String, reason: MatchEndReason) async {
-        let task = running.withLock { $0.sources.removeValue(forKey: id)?.task }
+        let task = running.withLock { r in
+            r.generations[id] = nil
+            return r.tasks.removeValue(forKey: id)
+        }
         task?.cancel()
         stats.remove(id)
         let (bus, onRemoved) = (self.bus, self.onRemoved)

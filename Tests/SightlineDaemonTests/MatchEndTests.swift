@@ -116,6 +116,9 @@ import Glibc
             #expect(!ledger.ends[since...].isEmpty && ledger.ends[since...].allSatisfy { $0.reason == "stream_failed" }, "\(ledger.summary)")
             #expect(ledger.problems.isEmpty, "\(ledger.problems)")
         }
+        // A pipeline blocked reading the silent file takes up to 10 s to stop; the end of the
+        // file lets it go at once.
+        file.release()
         #expect(await daemon.stop() == 0)
     }
 
@@ -285,6 +288,33 @@ import Glibc
             #expect(ledger.ends.dropFirst(endsBefore).contains { $0.reason == "shutdown" }, "\(ledger.summary)")
         }
         #expect(await ChildProcesses.waitForExit(process, timeout: .seconds(30)) == 0, "\(daemon.log().suffix(3000))")
+    }
+
+    /// A stream removed just as it reaches its end: the file's end (the held-back file let go)
+    /// and `stream.remove` race; each match ends once, by whichever came first.
+    @Test(.timeLimit(.minutes(3))) func aStreamRemovedWhileItEndsEndsEachMatchOnce() async throws {
+        let daemon = try DaemonProcess()
+        defer { daemon.cleanUp() }
+        try await daemon.start()
+        let file = try await heldBackClip(in: daemon)
+        defer { file.release() }
+        try await withStream(StreamSpec(id: "held", uri: file.path, fps: 4), daemon: daemon) { client, _ in
+            var ledger = MatchLedger()
+            let started = try await client.read(into: &ledger, deadline: .now + Self.patience) { event, _ in event.isMatchStart }
+            try #require(started != nil, "no match started: \(ledger.summary)")
+            // The file's frames are in; its end comes as the stream is removed.
+            try await Task.sleep(for: .seconds(4))
+            file.release()
+            _ = try await client.request(.streamRemove(id: "held"))
+            let removed = try await client.read(into: &ledger, deadline: .now + Self.patience) { event, _ in
+                event.isStatus(of: "held", "ended") && event["error"] == "removed"
+            }
+            #expect(removed != nil, "\(ledger.summary)")
+            #expect(ledger.open.isEmpty, "open after the stream was removed: \(ledger.open.keys.sorted())\n\(ledger.summary)")
+            #expect(ledger.problems.isEmpty, "\(ledger.problems)\n\(ledger.summary)")
+            #expect(ledger.ends.allSatisfy { ["stream_ended", "stream_removed", "not_seen"].contains($0.reason) }, "\(ledger.summary)")
+        }
+        #expect(await daemon.stop() == 0)
     }
 
     /// Two paths at once (the stream and its query removed together over two connections,

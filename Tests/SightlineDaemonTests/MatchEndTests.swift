@@ -92,6 +92,26 @@ import Glibc
         return try HeldBackFile(path: daemon.directory + "/held-\(UUID().uuidString).ts", contents: whole.prefix(whole.count * 2 / 3))
     }
 
+    /// Waits until the held-back file has given all its frames and the engine has taken
+    /// them: the stream's frame counts in `status` stay the same for a second (frames come
+    /// every 0.25 s while there are any). The stall follows 10 s after the last frame.
+    func waitForTheLastFrame(of stream: String, client: DaemonClient) async throws {
+        var last: [Int] = []
+        var since = ContinuousClock.now
+        let deadline = ContinuousClock.now + Self.patience
+        while ContinuousClock.now < deadline {
+            let entry = try await client.request(.status)["streams"]?.arrayValue?.first { $0["id"] == .string(stream) }
+            let counts = ["frames", "processed", "drops"].map { entry?[$0]?.intValue ?? 0 }
+            if counts != last {
+                (last, since) = (counts, .now)
+            } else if counts[0] > 0, since.duration(to: .now) >= .seconds(1) {
+                return
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        Issue.record("the frames of \(stream) kept coming: \(last)")
+    }
+
     /// A source that can be restarted (here a looping file; a camera likewise) stalls and
     /// reconnects: nothing is seen until it is back, if ever, so its matches end then.
     @Test(.timeLimit(.minutes(3))) func aStreamThatStallsAndReconnectsEndsItsMatches() async throws {
@@ -134,9 +154,7 @@ import Glibc
             var ledger = MatchLedger()
             let started = try await client.read(into: &ledger, deadline: .now + Self.patience) { event, _ in event.isMatchStart }
             try #require(started != nil, "no match started: \(ledger.summary)")
-            // The file's 2.2 s of video are read (at their pace) well within this; the stall
-            // comes 10 s after its last frame.
-            try await Task.sleep(for: .seconds(4))
+            try await waitForTheLastFrame(of: "held", client: client)
             _ = try await client.request(.queryRemove(id: query))
             let stalledOrEnded = try await client.read(into: &ledger, deadline: .now + Self.patience) { event, ledger in
                 ledger.open.isEmpty || event.isStatus(of: "held", "stalled")
@@ -303,7 +321,7 @@ import Glibc
             let started = try await client.read(into: &ledger, deadline: .now + Self.patience) { event, _ in event.isMatchStart }
             try #require(started != nil, "no match started: \(ledger.summary)")
             // The file's frames are in; its end comes as the stream is removed.
-            try await Task.sleep(for: .seconds(4))
+            try await waitForTheLastFrame(of: "held", client: client)
             file.release()
             _ = try await client.request(.streamRemove(id: "held"))
             let removed = try await client.read(into: &ledger, deadline: .now + Self.patience) { event, _ in

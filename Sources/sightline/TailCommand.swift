@@ -15,7 +15,9 @@ struct TailCommand: AsyncParsableCommand {
 
             match.start, match.update, match.end: time, stream, "query text", event, track number, pts \
             (seconds into the stream), span start-end in seconds (match.end), score of the latest frame \
-            (0...1) and its box (x,y widthxheight in pixels of the analysed frame).
+            (0...1) and its box (x,y widthxheight in pixels of the analysed frame), and on match.end \
+            why it ended (not_seen, stream_ended, stream_failed, stream_removed, query_removed, \
+            shutdown and the others in Docs/protocol.md).
 
             stream.status: time, stream, its new state (starting, online, stalled, reconnecting, ended or failed), the \
             attempt while reconnecting and the error when there is one.
@@ -96,6 +98,7 @@ struct TailCommand: AsyncParsableCommand {
                     line += "  box \(Display.number(box[0])),\(Display.number(box[1])) \(Display.number(box[2]))x\(Display.number(box[3]))"
                 }
             }
+            if let reason = e["reason"] { line += "  (\(Display.json(reason)))" }
             return line
         }
     }

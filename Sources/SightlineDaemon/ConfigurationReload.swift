@@ -67,10 +67,8 @@ final class ConfigurationReload: Sendable {
         let loaded: DaemonConfiguration
         do {
             let load = self.load
-            loaded = try await withCheckedThrowingContinuation { continuation in
-                // Reading the file is blocking I/O: not on the cooperative pool.
-                DedicatedThread.start(name: "sl-reload") { continuation.resume(with: Result { try load() }) }
-            }
+            // Reading the file is blocking I/O: not on the cooperative pool.
+            loaded = try await WorkerThread.shared.run { try load() }
         } catch {
             fail(error)
             return

@@ -64,8 +64,11 @@ public struct Daemon: Sendable {
 
     public func run() async throws {
         let config = configuration
-        let store = try StateStore(directory: config.stateDirectory)
-        let registry = try Registry(store: store, configuration: config, logger: logger)
+        let logger = logger
+        // Taking the lock and reading state.json is file I/O: not on the cooperative pool.
+        let registry = try await WorkerThread.shared.run {
+            try Registry(store: try StateStore(directory: config.stateDirectory), configuration: config, logger: logger)
+        }
         // What the configuration file defines is in force before anything starts; the file's
         // errors (an id a client took over the socket...) stop the daemon, as at any start.
         let startup = try await registry.reconcile(streams: config.definedStreams, queries: config.definedQueries,
@@ -83,7 +86,7 @@ public struct Daemon: Sendable {
         }
         let socketGID: UInt32
         if let name = config.socketGroup {
-            socketGID = try groupID(named: name)
+            socketGID = try SocketServer.groupID(named: name)
         } else {
             socketGID = getegid()
         }
@@ -120,7 +123,23 @@ public struct Daemon: Sendable {
             onRemoved: { id, reason, then in scheduler.forget(stream: id, reason: reason, then: then) },
             onEnded: { id, reason, then in scheduler.finish(stream: id, reason: reason, then: then) })
         scheduler.start()
-        defer { scheduler.stop() }
+        do {
+            try await serve(server: server, ingest: ingest, scheduler: scheduler, registry: registry, bus: bus, stats: stats,
+                            metrics: metrics, eventLoops: eventLoops, serving: serving, summary: summary)
+        } catch {
+            await scheduler.stop()
+            throw error
+        }
+        // Stopped already by the group's shutdown (EngineShutdown); this covers the other ways out.
+        await scheduler.stop()
+        logger.info("sightlined stopped")
+    }
+
+    private func serve(server: SocketServer, ingest: Ingest, scheduler: Scheduler, registry: Registry, bus: EventBus, stats: RuntimeStats,
+                       metrics: DaemonMetrics?, eventLoops: MultiThreadedEventLoopGroup, serving: AsyncStream<Never>,
+                       summary: @escaping @Sendable () -> String) async throws {
+        let config = configuration
+        let hooks = self.hooks
         // The group shuts down in reverse order, each part once the one after it has
         // returned: the engine ends the open matches (at once, not after the sources, which
         // may take a while to stop), ingest stops the sources, and the server writes those
@@ -156,7 +175,6 @@ public struct Daemon: Sendable {
             throw error
         }
         try await eventLoops.shutdownGracefully()
-        logger.info("sightlined stopped")
     }
 }
 

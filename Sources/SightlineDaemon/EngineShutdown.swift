@@ -16,6 +16,6 @@ struct EngineShutdown: Service {
             // Cancelled without a graceful shutdown: the daemon stops the engine as it unwinds.
             return
         }
-        await scheduler.shutDown()
+        await scheduler.stop()
     }
 }

@@ -9,40 +9,46 @@ import SightlineProtocol
 
 /// The `ground` operation: every sampled frame of one file, grounded against a few texts,
 /// its events written to the requesting connection only. It shares the loaded model with the
-/// live streams (the engine runs one call at a time), on a thread of its own.
+/// live streams: the engine's lock serves callers in the order they asked (`FairLock`), so a
+/// request and the live scheduler take turns and neither starves.
+///
+/// Everything that blocks (checking the file, encoding the texts, waiting for the engine,
+/// each batch) runs on the shared blocking worker: the cooperative pool has two threads, and
+/// two requests waiting there for the engine would stall every connection of the daemon.
 public final class FileGrounding: Sendable {
     let model: CLIPModel
     let logger: Logger
+    let worker: WorkerThread
     static let batch = 4
 
-    public init(model: CLIPModel, logger: Logger) {
+    public init(model: CLIPModel, logger: Logger, worker: WorkerThread = .shared) {
         self.model = model
         self.logger = logger
+        self.worker = worker
     }
 
     /// Returns the number of frames grounded; `emit` receives each event as it is decided.
     /// Frames are scaled to `spec.shortSide`, else `defaultShortSide` (0: the file's size).
     func run(_ spec: GroundSpec, defaultShortSide: Int, emit: (MatchEvent) async throws -> Void) async throws -> (frames: Int, events: Int) {
-        guard FileManager.default.isReadableFile(atPath: spec.path) else {
-            throw SightlineError(.fileNotFound, "cannot read \(spec.path)", context: ["file": spec.path])
-        }
         let threshold = spec.threshold.map(PipelineGrounder.clampedThreshold)
         let queries = spec.texts.enumerated().map { GroundingQuery(id: "t\($0.offset)", text: $0.element, threshold: threshold) }
-        let grounder = try StreamGrounder(stream: spec.stream, model: model, queries: queries, logger: logger)
+        let (model, logger) = (self.model, self.logger)
+        let grounder = try await worker.run { () throws -> StreamGrounder in
+            guard FileManager.default.isReadableFile(atPath: spec.path) else {
+                throw SightlineError(.fileNotFound, "cannot read \(spec.path)", context: ["file": spec.path])
+            }
+            return try StreamGrounder(stream: spec.stream, model: model, queries: queries, logger: logger)
+        }
         var frames = 0
         var events = 0
         var pending: [Frame] = []
         func flush(_ final: Bool) async throws {
             let batch = pending
             pending = []
-            let produced: [MatchEvent] = try await withCheckedThrowingContinuation { continuation in
-                DedicatedThread.start(name: "sl-ground") {
-                    continuation.resume(with: Result {
-                        var out = batch.isEmpty ? [] : try grounder.process(batch).events
-                        if final { out += grounder.finish() }
-                        return out
-                    })
-                }
+            let produced = try await worker.run { () throws -> [MatchEvent] in
+                var out = batch.isEmpty ? [] : try grounder.process(batch).events
+                if final { out += grounder.finish() }
+                return out
             }
             frames += batch.count
             for event in produced {

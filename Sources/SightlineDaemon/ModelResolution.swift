@@ -29,11 +29,7 @@ public enum ModelResolution {
         let (path, reason) = try choose(configuration, resolver: resolver)
         let threads = configuration.engineThreads
         logger.info("loading the model", metadata: ["path": "\(path)", "from": "\(reason)"])
-        let model: CLIPModel = try await withCheckedThrowingContinuation { continuation in
-            DedicatedThread.start(name: "sl-model-load") {
-                continuation.resume(with: Result { try CLIPModel(directory: path, threads: threads, logger: logger) })
-            }
-        }
+        let model = try await WorkerThread.shared.run { try CLIPModel(directory: path, threads: threads, logger: logger) }
         return Resolved(summary: summary(of: model.info), model: model, reason: reason)
     }
 

@@ -1,6 +1,5 @@
 import Foundation
 import Logging
-import NIOPosix
 import SightlineCore
 import SightlineProtocol
 import Synchronization
@@ -48,7 +47,7 @@ public final class Registry: Sendable {
     }
 
     private let store: StateStore
-    private let io: NIOThreadPool
+    private let io = WorkerThread(name: "sl-state")
     private let state: Mutex<State>
     private let logger: Logger
 
@@ -56,12 +55,10 @@ public final class Registry: Sendable {
         self.store = store
         self.state = Mutex(State(persisted: try store.load(), settings: RegistrySettings(configuration)))
         self.logger = logger
-        self.io = NIOThreadPool(numberOfThreads: 1)
-        io.start()
     }
 
     deinit {
-        io.shutdownGracefully { _ in }
+        io.close()
     }
 
     public var streams: [StreamRecord] { state.withLock { $0.persisted.streams } }
@@ -141,7 +138,7 @@ public final class Registry: Sendable {
     ) async throws(SightlineError) -> T {
         let outcome: Result<T, SightlineError>
         do {
-            outcome = try await io.runIfActive { () -> Result<T, SightlineError> in
+            outcome = try await io.run { () -> Result<T, SightlineError> in
                 let (before, settingsBefore) = self.state.withLock { ($0.persisted, $0.settings) }
                 var (copy, settings) = (before, settingsBefore)
                 do {

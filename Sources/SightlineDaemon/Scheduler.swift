@@ -157,10 +157,8 @@ public final class Scheduler: @unchecked Sendable {
     private var finishing: [Ending] = []
     /// Set once the loop has ended what was open: later requests are answered at once.
     private var exited = false
-    private let finished = NSCondition()
-    // Guarded by `finished`.
-    private var running = true
-    private var exitWaiters: [CheckedContinuation<Void, Never>] = []
+    /// The loop is the one long job of this thread; the engine's call chains are deep, hence the stack.
+    private let engine = WorkerThread(name: "sl-engine", stackSize: 16 << 20)
 
     public init(queue: FrameQueue, grounder: BatchGrounder, bus: EventBus, stats: RuntimeStats, queries: [QueryRecord], maxBatch: Int,
                 watchdog: @escaping @Sendable () -> Void, watchdogInterval: Duration, logger: Logger) {
@@ -214,31 +212,17 @@ public final class Scheduler: @unchecked Sendable {
     }
 
     public func start() {
-        DedicatedThread.start(name: "sl-engine") { [self] in loop() }
+        engine.enqueue { [self] in loop() }
     }
 
     /// Stops after the batch in progress, once the open tubes are ended and their events
-    /// published, and waits for the thread to finish.
-    public func stop() {
+    /// published, and waits for the loop to end. The wait holds no thread of the cooperative
+    /// pool: it is an empty job queued behind the loop on the engine's thread, which also
+    /// makes it return at once when `start()` never ran, and when called again.
+    public func stop() async {
         queue.close()
-        finished.lock()
-        while running { finished.wait() }
-        finished.unlock()
-    }
-
-    /// `stop()` for async callers: waits without holding a thread of the cooperative pool.
-    public func shutDown() async {
-        queue.close()
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            finished.lock()
-            if running {
-                exitWaiters.append(continuation)
-                finished.unlock()
-            } else {
-                finished.unlock()
-                continuation.resume()
-            }
-        }
+        _ = try? await engine.run {}
+        engine.close()
     }
 
     private func publish(_ events: [MatchEvent], counted: Bool = true) {
@@ -308,12 +292,5 @@ public final class Scheduler: @unchecked Sendable {
         for entry in gone { end(entry, forgetting: true) }
         for entry in pendingEnds { end(entry, forgetting: false) }
         for stream in grounder.streams { publish(grounder.finish(stream: stream, reason: .shutdown)) }
-        finished.lock()
-        running = false
-        let waiters = exitWaiters
-        exitWaiters = []
-        finished.broadcast()
-        finished.unlock()
-        for waiter in waiters { waiter.resume() }
     }
 }

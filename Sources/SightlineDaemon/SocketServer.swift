@@ -122,7 +122,7 @@ public final class SocketServer: Service, Sendable {
             }
             umask(previous)
             if let groupName {
-                let gid = try groupID(named: groupName)
+                let gid = try Self.groupID(named: groupName)
                 guard chown(path, UInt32.max, gid) == 0 else {
                     throw SightlineError.fromErrno("cannot give the socket to group \(groupName):", path: path)
                 }
@@ -136,9 +136,7 @@ public final class SocketServer: Service, Sendable {
     /// Makes the socket's directory and clears a stale socket file, but refuses to take over
     /// a socket another daemon still serves.
     private func prepare(path: String) throws {
-        guard path.utf8.count < 108 else {
-            throw SightlineError(.invalidArgument, "socket path is \(path.utf8.count) bytes; Unix sockets allow at most 107", context: ["socket": path])
-        }
+        let address = try UnixSocketAddress(path)
         let directory = (path as NSString).deletingLastPathComponent
         try StateStore.makeDirectory(directory, mode: 0o755)
         var info = stat()
@@ -146,27 +144,28 @@ public final class SocketServer: Service, Sendable {
         guard (info.st_mode & S_IFMT) == S_IFSOCK else {
             throw SightlineError(.invalidArgument, "\(path) exists and is not a socket", context: ["socket": path])
         }
-        if Self.someoneListens(on: path) {
+        if Self.someoneListens(on: address) {
             throw SightlineError(.unavailable, "another sightlined is listening on \(path)", context: ["socket": path])
         }
         unlink(path)
     }
 
-    static func someoneListens(on path: String) -> Bool {
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { return false }
-        defer { close(fd) }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            let bytes = Array(path.utf8.prefix(raw.count - 1))
-            raw.copyBytes(from: bytes)
-            raw[bytes.count] = 0
+    static func someoneListens(on address: UnixSocketAddress) -> Bool {
+        guard let fd = try? address.connect() else { return false }
+        close(fd)
+        return true
+    }
+
+    /// `socket.group` as a gid, for the socket's owner group and the access policy alike.
+    static func groupID(named name: String) throws(SightlineError) -> UInt32 {
+        let found: UInt32?
+        do {
+            found = try lookUpGroup(named: name)
+        } catch {
+            throw SightlineError(error.code, "socket.group: \(error.message)", context: error.context)
         }
-        let result = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        return result == 0
+        guard let gid = found else { throw SightlineError(.invalidArgument, "socket.group: no group named \"\(name)\"") }
+        return gid
     }
 
     /// One connection, start to end. Never throws: whatever goes wrong is this connection's

@@ -53,29 +53,18 @@ public struct PersistedState: Sendable, Equatable {
 public final class StateStore: Sendable {
     public let directory: String
     public var stateFile: String { directory + "/state.json" }
-    private let lockDescriptor: Int32
+    private let lock: LockFile
 
     /// Creates the directory (0700) when missing and takes its lock.
     public init(directory: String) throws(SightlineError) {
         self.directory = directory
         try Self.makeDirectory(directory, mode: 0o700)
         let lockPath = directory + "/lock"
-        let fd = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw SightlineError.fromErrno("cannot open the state lock", path: lockPath) }
-        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
-            let busy = errno == EWOULDBLOCK
-            close(fd)
-            if busy {
-                throw SightlineError(.unavailable, "another sightlined is using the state directory \(directory)", context: ["file": lockPath])
-            }
-            throw SightlineError.fromErrno("cannot lock the state directory", path: lockPath)
+        guard let lock = try LockFile.tryLock(lockPath) else {
+            throw SightlineError(.unavailable, "another sightlined is using the state directory \(directory)", context: ["file": lockPath])
         }
-        lockDescriptor = fd
-        removeLeftoverTemporaryFiles()
-    }
-
-    deinit {
-        close(lockDescriptor)
+        self.lock = lock
+        AtomicFile.removeLeftovers(of: stateFile)
     }
 
     /// The stored state; empty when nothing was stored yet. A file that cannot be read is an
@@ -100,52 +89,7 @@ public final class StateStore: Sendable {
     public func save(_ state: PersistedState) throws(SightlineError) {
         var bytes = JSONWriter.bytes(state.json)
         bytes.append(UInt8(ascii: "\n"))
-        try Self.writeAtomically(bytes, to: stateFile)
-    }
-
-    /// Temp file, fsync, rename, fsync of the directory: the rename is atomic, and the two
-    /// fsyncs make the data and then the new directory entry durable before we report success.
-    static func writeAtomically(_ bytes: [UInt8], to path: String) throws(SightlineError) {
-        let directory = (path as NSString).deletingLastPathComponent
-        let temporary = "\(path).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw SightlineError.fromErrno("cannot create", path: temporary) }
-        var ok = false
-        defer {
-            if !ok { unlink(temporary) }
-        }
-        var written = 0
-        while written < bytes.count {
-            let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + written, $0.count - written) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                let error = SightlineError.fromErrno("cannot write", path: temporary)
-                close(fd)
-                throw error
-            }
-            written += n
-        }
-        guard fsync(fd) == 0 else {
-            let error = SightlineError.fromErrno("cannot fsync", path: temporary)
-            close(fd)
-            throw error
-        }
-        close(fd)
-        guard rename(temporary, path) == 0 else { throw SightlineError.fromErrno("cannot rename over", path: path) }
-        ok = true
-        let dfd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard dfd >= 0 else { throw SightlineError.fromErrno("cannot open directory", path: directory) }
-        defer { close(dfd) }
-        guard fsync(dfd) == 0 else { throw SightlineError.fromErrno("cannot fsync directory", path: directory) }
-    }
-
-    /// A crash between creating and renaming a temporary file leaves it behind; it holds
-    /// nothing that was ever reported as saved.
-    private func removeLeftoverTemporaryFiles() {
-        guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return }
-        for name in names where name.hasPrefix("state.json.tmp-") {
-            unlink(directory + "/" + name)
-        }
+        try AtomicFile.write(bytes, to: stateFile, mode: 0o600)
     }
 
     /// `mkdir -p` where the last component gets `mode`.

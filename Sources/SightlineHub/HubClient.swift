@@ -92,7 +92,8 @@ public struct HubClient: Sendable {
             try await transfer(url, to: partial, file: file, repo: repo, commit: commit, expected: expected, progress: progress)
         }
         try Self.verify(partial, as: file, repo: repo, expected: expected, actual: actual)
-        try FileManager.default.moveItem(at: partial, to: final)
+        // The durable rename's fsyncs wait on the disk: off the cooperative pool.
+        try await WorkerThread.shared.run { try AtomicFile.rename(partial.path, to: final.path) }
         return final
     }
 
@@ -108,7 +109,7 @@ public struct HubClient: Sendable {
             // An earlier pull stopped between the last byte and the check: hash what is on disk.
             progress(TransferProgress(file: file.name, bytes: existing, total: file.size, resumedFrom: existing))
             guard let expected else { return nil }
-            return try await BlockingIO.run { try FileDigest.hash(of: partial, as: expected) }
+            return try await WorkerThread.shared.run { try FileDigest.hash(of: partial, as: expected) }
         }
         if existing == 0 {
             guard FileManager.default.createFile(atPath: partial.path, contents: nil) else {
@@ -127,12 +128,12 @@ public struct HubClient: Sendable {
             }, body: { try writer.write($0) })
         } catch {
             // What arrived stays on disk for the next attempt to resume from.
-            try? await BlockingIO.run { writer.close() }
+            try? await WorkerThread.shared.run { writer.close() }
             throw error
         }
         let (head, errorBody) = response
         // The fsync of a large file waits on the disk: off the cooperative pool.
-        try await BlockingIO.run { writer.close() }
+        try await WorkerThread.shared.run { writer.close() }
         if head.status == 416 {
             // The server holds fewer bytes than the partial file: start over.
             try? FileManager.default.removeItem(at: partial)

@@ -191,26 +191,33 @@ public struct ModelStore: Sendable {
                 events(.verified(file: file.name))
                 if file.name == "config.json" { try Self.checkModelType(placed, repo: repo) }
             }
-            let record = PullRecord(repo: repo, revision: revision, commit: info.commit, files: files, pulledAt: Date(), endpoint: client.endpoint.absoluteString)
-            try Self.writeRecord(record, in: staging)
-            try createDirectory(snapshot.deletingLastPathComponent())
-            try Durability.rename(staging.path, snapshot.path)
-            Durability.syncDirectory(snapshot.deletingLastPathComponent().path)
         }
-        try swapCurrent(in: base, to: "snapshots/\(info.commit)")
-        removeEverything(in: base.appendingPathComponent("snapshots"), except: info.commit)
-        removeEverything(in: base.appendingPathComponent("downloads"), except: nil)
+        let record = PullRecord(repo: repo, revision: revision, commit: info.commit, files: files, pulledAt: Date(), endpoint: client.endpoint.absoluteString)
+        // The fsyncs of the renames and the removal of old snapshots block on the disk: off
+        // the cooperative pool.
+        try await WorkerThread.shared.run {
+            if !FileManager.default.fileExists(atPath: snapshot.path) {
+                try Self.writeRecord(record, in: staging)
+                try createDirectory(snapshot.deletingLastPathComponent())
+                try AtomicFile.rename(staging.path, to: snapshot.path)
+            }
+            try swapCurrent(in: base, to: "snapshots/\(info.commit)")
+            removeEverything(in: base.appendingPathComponent("snapshots"), except: info.commit)
+            removeEverything(in: base.appendingPathComponent("downloads"), except: nil)
+        }
         logger.info("model pulled", metadata: ["repo": "\(repo)", "commit": "\(info.commit)", "directory": "\(snapshot.path)"])
         return snapshot
     }
 
     private func swapCurrent(in base: URL, to target: String) throws {
         let current = base.appendingPathComponent("current").path
-        let temporary = base.appendingPathComponent(".current.\(ProcessInfo.processInfo.processIdentifier)").path
-        try? FileManager.default.removeItem(atPath: temporary)
-        try FileManager.default.createSymbolicLink(atPath: temporary, withDestinationPath: target)
-        try Durability.rename(temporary, current)
-        Durability.syncDirectory(base.path)
+        try AtomicFile.replace(current) { temporary throws(SightlineError) in
+            do {
+                try FileManager.default.createSymbolicLink(atPath: temporary, withDestinationPath: target)
+            } catch {
+                throw SightlineError(.system, "cannot create the link \(temporary): \(error.localizedDescription)", context: ["file": temporary])
+            }
+        }
     }
 
     private func removeEverything(in directory: URL, except keep: String?) {
@@ -239,7 +246,7 @@ public struct ModelStore: Sendable {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         encoder.dateEncodingStrategy = .iso8601
-        try encoder.encode(record).write(to: directory.appendingPathComponent(recordName), options: .atomic)
+        try AtomicFile.write(Array(try encoder.encode(record)), to: directory.appendingPathComponent(recordName).path)
     }
 
     static func readRecord(in directory: URL) -> PullRecord? {

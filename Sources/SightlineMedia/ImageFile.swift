@@ -63,8 +63,8 @@ public enum ImageFile {
         return try RGBImage(width: picture.width, height: picture.height, pixels: pixels)
     }
 
-    /// Writes a PNG atomically: to a temporary file beside `path`, then renamed, so that a
-    /// failed write never leaves a truncated image behind.
+    /// Writes a PNG atomically (`AtomicFile`): to a temporary file beside `path`, then fsynced
+    /// and renamed, so that a failed write or a crash never leaves a truncated image behind.
     ///
     /// - Parameter timeout: seconds before giving up with a `media_error` (see `defaultTimeout`).
     public static func writePNG(_ image: RGBImage, to path: String, timeout: Double = defaultTimeout) throws {
@@ -74,7 +74,7 @@ public enum ImageFile {
         guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
             throw SightlineError(.fileNotFound, "directory does not exist", context: ["file": path])
         }
-        let temporary = directory + "/." + url.lastPathComponent + ".\(getpid()).\(UInt32.random(in: 0...UInt32.max)).tmp"
+        let temporary = AtomicFile.temporaryPath(for: path)
         let pipeline: Pipeline
         do {
             pipeline = try Pipeline("appsrc name=src format=time ! videoconvert ! pngenc ! filesink name=sink")
@@ -129,10 +129,7 @@ public enum ImageFile {
             throw error.sightlineError(context: ["file": path])
         }
         pipeline.stop()
-        guard rename(temporary, path) == 0 else {
-            let reason = String(cString: strerror(errno))
-            throw SightlineError(.system, "could not write the image: \(reason)", context: ["file": path])
-        }
+        try AtomicFile.rename(temporary, to: path)
     }
 
     static func format(_ seconds: Double) -> String {

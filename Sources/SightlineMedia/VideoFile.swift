@@ -76,7 +76,7 @@ public final class FileReader: @unchecked Sendable {
     private let frames: VideoFileFrames
     let shared: IngestShared
     private let handoff = FrameHandoff(capacity: 2)
-    private let control = ControlThread(name: "sightline-read")
+    private let control = WorkerThread(name: "sightline-read")
     /// Touched only by jobs on the control thread.
     private let slot = PipelineSlot()
     private var watchdog: Task<Void, Never>?

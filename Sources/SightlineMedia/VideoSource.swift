@@ -146,7 +146,7 @@ public final class VideoSource: Sendable {
     /// on a mount that stopped answering blocks in `open`) shows as a stall, and the next
     /// attempt starts on a fresh thread while the stuck one is left behind.
     private func runPipeline(everOnline: inout Bool) async -> Outcome {
-        let control = ControlThread(name: "sightline-\(id)")
+        let control = WorkerThread(name: "sightline-\(id)")
         defer { control.close() }
         let (events, eventSink) = AsyncStream.makeStream(of: Event.self)
         let frameSink = frameSink
@@ -262,7 +262,7 @@ public final class VideoSource: Sendable {
             // attempt began, is about to: wait for it and the stop as usual.)
             logger.error("pipeline is stuck starting; leaving it behind on its thread")
             control.enqueue { _ = stop() }
-        } else if await control.run(timeout: Self.controlTimeout, stop) == nil {
+        } else if await control.run(timeout: .seconds(Self.controlTimeout), stop) == nil {
             logger.error("pipeline did not stop within \(Self.format(Self.controlTimeout)) s; leaving it behind on its thread")
         }
         return outcome

@@ -36,7 +36,7 @@ public struct ModelInfo: Sendable, Equatable {
 ///
 /// Every method is synchronous and uses all of the engine's threads; call them from a thread of
 /// your own, never from the cooperative pool. Calls from several threads are safe and run one
-/// after another.
+/// after another, in the order they were made.
 public final class CLIPModel: Sendable {
     public let info: ModelInfo
     let tokenizer: CLIPTokenizer?
@@ -44,7 +44,10 @@ public final class CLIPModel: Sendable {
     let vision: VisionTower
     let preprocessor: ImagePreprocessor
     let pool: ComputePool
-    private let state: Mutex<EngineState>
+    /// The engine's workspace, one forward pass at a time. A fair lock: the live-stream
+    /// scheduler asks for it again the moment it lets go, and a `ground` request (or a second
+    /// caller of any kind) must still get its turn, in the order it asked.
+    private let state: FairLock<EngineState>
 
     /// Largest batch run in one forward pass; bigger requests are split so scratch memory stays bounded.
     static let maxImageBatch = 16
@@ -127,7 +130,7 @@ public final class CLIPModel: Sendable {
         self.vision = vision
         self.preprocessor = preprocessor
         pool = ComputePool(threads: threadCount)
-        state = Mutex(EngineState())
+        state = FairLock(EngineState())
         info = ModelInfo(
             name: name, directory: directory, patchSize: config.patchSize, imageSize: config.imageSize,
             embedDim: config.projectionDim, logitScale: logitScale, isTestModel: config.isTestModel,

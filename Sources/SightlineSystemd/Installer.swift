@@ -326,16 +326,12 @@ public struct Installer: Sendable {
         case .bytes(let data):
             try writeAtomically(data, to: path, mode: file.mode)
         case .file(let source):
-            let temporary = path + ".sightline-new"
-            do {
-                try? FileManager.default.removeItem(atPath: temporary)
-                try FileManager.default.copyItem(atPath: source.path, toPath: temporary)
-                guard chmod(temporary, file.mode) == 0, rename(temporary, path) == 0 else {
-                    throw SightlineError(.system, String(cString: strerror(errno)))
+            try AtomicFile.replace(path, mode: file.mode) { temporary throws(SightlineError) in
+                do {
+                    try FileManager.default.copyItem(atPath: source.path, toPath: temporary)
+                } catch {
+                    throw SightlineError(.system, "cannot install \(path) from \(source.path): \(error)", context: ["file": path])
                 }
-            } catch {
-                try? FileManager.default.removeItem(atPath: temporary)
-                throw SightlineError(.system, "cannot install \(path) from \(source.path): \(error)", context: ["file": path])
             }
         }
     }
@@ -362,19 +358,11 @@ public struct Installer: Sendable {
         }
     }
 
-    /// Writes beside the target and renames over it: a running binary or a unit being read is
-    /// replaced whole, never seen half-written.
+    /// Writes beside the target and renames over it (`AtomicFile`): a running binary or a
+    /// unit being read is replaced whole, never seen half-written, and a crash mid-install
+    /// leaves each file old or new.
     private func writeAtomically(_ data: Data, to path: String, mode: mode_t) throws {
-        let temporary = path + ".sightline-new"
-        do {
-            try data.write(to: URL(fileURLWithPath: temporary))
-            guard chmod(temporary, mode) == 0, rename(temporary, path) == 0 else {
-                throw SightlineError(.system, String(cString: strerror(errno)))
-            }
-        } catch {
-            try? FileManager.default.removeItem(atPath: temporary)
-            throw SightlineError(.system, "cannot write \(path): \(error)", context: ["file": path])
-        }
+        try AtomicFile.write(Array(data), to: path, mode: mode)
     }
 
     private func remove(_ path: String) throws {

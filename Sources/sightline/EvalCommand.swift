@@ -61,7 +61,7 @@ struct EvalCommand: AsyncParsableCommand {
                 let first = start
                 let fps = self.fps
                 let sequence = c.sequence
-                let batch = try await EngineQueue.run { () -> GroundingBatch in
+                let batch = try await engineThread.run { () -> GroundingBatch in
                     let frames = try paths.enumerated().map { i, path in
                         let t = Double(first + i) / fps
                         return Frame(stream: sequence, seq: UInt64(first + i), pts: t, captureTime: epoch.addingTimeInterval(t),
@@ -77,7 +77,7 @@ struct EvalCommand: AsyncParsableCommand {
             }
             events += grounder.finish()
             let annotations = c.annotations
-            let truth = try await EngineQueue.run { try annotations.map { path in try path.map(Self.readMask) } }
+            let truth = try await engineThread.run { try annotations.map { path in try path.map(Self.readMask) } }
             scores.append(try CaseScorer.score(sequence: c.sequence, query: c.query, events: events, pts: pts, truth: truth))
         }
         progress.finish()

@@ -61,7 +61,7 @@ struct GroundCommand: AsyncParsableCommand {
         var frames = 0
         let started = Date()
         func run(_ frames: [Frame]) async throws {
-            let result = try await EngineQueue.run { try grounder.process(frames) }
+            let result = try await engineThread.run { try grounder.process(frames) }
             for frame in frames { outputs.keep(frame) }
             try outputs.write(result.events)
         }

@@ -1,5 +1,4 @@
 import ArgumentParser
-import Dispatch
 import Foundation
 import Logging
 import SightlineCore
@@ -71,7 +70,7 @@ struct GroundingOptions: ParsableArguments {
     /// Loads the model off the cooperative pool and says plainly when it is a test model.
     func loadModel(logger: Logger) async throws -> CLIPModel {
         let directory = try reportingErrors { try resolveModel(model) }
-        let loaded = try await EngineQueue.run { try CLIPModel(directory: directory, logger: logger) }
+        let loaded = try await engineThread.run { try CLIPModel(directory: directory, logger: logger) }
         if loaded.info.isTestModel {
             printError("sightline: \(loaded.info.name) is a tiny test model with random weights: its matches mean nothing.")
         }
@@ -79,17 +78,9 @@ struct GroundingOptions: ParsableArguments {
     }
 }
 
-/// The engine's calls block for the length of a forward pass: they run on this queue's
-/// thread, never on the cooperative pool.
-enum EngineQueue {
-    private static let queue = DispatchQueue(label: "sightline.engine")
-
-    static func run<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { continuation in
-            queue.async { continuation.resume(with: Result { try work() }) }
-        }
-    }
-}
+/// The engine's calls block for the length of a forward pass: they run on this thread, one
+/// after another, never on the cooperative pool.
+let engineThread = WorkerThread(name: "sl-engine", stackSize: 16 << 20)
 
 /// `--model` of the commands that load a model themselves: a directory that exists is a
 /// checkpoint directory (relative paths included); anything else is looked up as the daemon

@@ -73,11 +73,28 @@ import Testing
         let line = await events.next()
         #expect(try JSONParser().parse(line!.bytes)["event"] == "match.start")
         while stats.snapshot("a").processed < 5 { try await Task.sleep(for: .milliseconds(5)) }
-        scheduler.stop()
+        await scheduler.stop()
         #expect(grounder.batches.flatMap { $0 }.map(\.seq) == [0, 997, 998, 999, 1000])
         #expect(grounder.threadNames == ["sl-engine"])
         #expect(grounder.queriesSeen.allSatisfy { $0 == ["q-1"] })
         #expect(watchdog.count >= 1)
+    }
+
+    /// A daemon that fails between building the scheduler and starting it still stops it:
+    /// that must return, and promptly (it used to wait forever for a loop that never ran).
+    @Test(.timeLimit(.minutes(1))) func stopWithoutStartReturnsPromptly() async throws {
+        let scheduler = Scheduler(queue: FrameQueue(framesPerStream: 4) { _ in }, grounder: RecordingGrounder(blocked: false),
+                                  bus: EventBus(logger: Logger(label: "t")), stats: RuntimeStats(), queries: [], maxBatch: 4,
+                                  watchdog: {}, watchdogInterval: .seconds(5), logger: Logger(label: "t"))
+        let stopped = AcknowledgedIDs()
+        Task.detached {
+            await scheduler.stop()
+            stopped.add("stopped")
+        }
+        // Generous for a loaded machine, far below the one-minute limit that would catch a hang.
+        let deadline = ContinuousClock.now + .seconds(20)
+        while stopped.count == 0, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
+        #expect(stopped.count == 1, "stop() without start() did not return within 20 s")
     }
 
     @Test(.timeLimit(.minutes(1))) func theWatchdogTicksWhileIdle() async throws {
@@ -88,10 +105,10 @@ import Testing
                                   stats: RuntimeStats(), queries: [], maxBatch: 4, watchdog: { watchdog.add(UUID().uuidString) },
                                   watchdogInterval: .milliseconds(10), logger: Logger(label: "t"))
         scheduler.start()
-        defer { scheduler.stop() }
         // No frame ever arrives, so every tick comes from the idle scheduler.
         let deadline = ContinuousClock.now + .seconds(30)
         while watchdog.count < 5, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
+        await scheduler.stop()
         #expect(watchdog.count >= 5, "the idle scheduler ticked the watchdog \(watchdog.count) times in 30 s (every 10 ms expected)")
         #expect(grounder.calls == 0)
     }

@@ -102,13 +102,13 @@ final class StuckFile: @unchecked Sendable {
     }
 
     @Test func controlThreadRunGivesUpAtItsDeadline() async {
-        let control = ControlThread(name: "test-control")
+        let control = WorkerThread(name: "test-control")
         defer { control.close() }
         let gate = DispatchSemaphore(value: 0)
-        let stuck = await control.run(timeout: 0.2) { gate.wait(); return 1 }
+        let stuck = await control.run(timeout: .milliseconds(200)) { gate.wait(); return 1 }
         #expect(stuck == nil)
         gate.signal()
         // The thread is free again once the job ends; the next one runs.
-        #expect(await control.run(timeout: 30) { 2 } == 2)
+        #expect(await control.run(timeout: .seconds(30)) { 2 } == 2)
     }
 }

@@ -3,6 +3,7 @@ import Glibc
 #endif
 import Dispatch
 import Foundation
+import SightlineCore
 
 /// The service manager's end of `NOTIFY_SOCKET` for tests: a datagram socket bound to a path
 /// (or an abstract name starting with `@`), read on a thread of its own.
@@ -13,16 +14,7 @@ final class DatagramReceiver: @unchecked Sendable {
 
     init(address: String) throws {
         self.address = address
-        fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        var addr = sockaddr_un()
-        addr.sun_family = sa_family_t(AF_UNIX)
-        var path = Array(address.utf8)
-        let abstract = path.first == UInt8(ascii: "@")
-        if abstract { path[0] = 0 }
-        withUnsafeMutableBytes(of: &addr.sun_path) { $0.copyBytes(from: path) }
-        let length = socklen_t(MemoryLayout<sockaddr_un>.offset(of: \.sun_path)! + path.count + (abstract ? 0 : 1))
-        let result = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
-        guard result == 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+        fd = try UnixSocketAddress(address).bind(type: Int32(SOCK_DGRAM.rawValue))
     }
 
     /// A receiver on a fresh path in the temporary directory.

@@ -21,29 +21,15 @@ final class UnixConnection: Sendable {
 
     /// Connects to the socket at `path`, or throws an error that says why a person cannot.
     static func connect(path: String) async throws(SightlineError) -> UnixConnection {
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let pathBytes = Array(path.utf8)
-        guard !pathBytes.isEmpty, pathBytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
-            throw SightlineError(.invalidArgument, "the socket path must hold 1 to \(MemoryLayout.size(ofValue: address.sun_path) - 1) bytes",
-                                 context: ["socket": path])
-        }
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            raw.copyBytes(from: pathBytes)
-            raw[pathBytes.count] = 0
-        }
+        let address = try UnixSocketAddress(path)
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else {
             throw SightlineError(.system, "cannot create a socket: \(Self.describe(errno))", context: ["socket": path])
         }
         let connection = UnixConnection(path: path, fd: fd)
-        let target = address
         // A listener whose accept backlog is full makes a blocking connect wait: off the pool.
         let failure: Int32 = await connection.offPool {
-            let result = withUnsafePointer(to: target) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-            }
-            return result == 0 ? 0 : errno
+            address.withSockaddr { Glibc.connect(fd, $0, $1) } == 0 ? 0 : errno
         }
         if failure != 0 { throw Self.connectFailure(failure, path: path) }
         return connection

@@ -200,16 +200,8 @@ final class PeerSocket: @unchecked Sendable {
 
     static func bind(_ path: String) throws -> Int32 {
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            let bytes = Array(path.utf8)
-            raw.copyBytes(from: bytes)
-            raw[bytes.count] = 0
-        }
-        let result = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
+        // Bound without listening (a crashed daemon's file), so not UnixSocketAddress.bind().
+        let result = try UnixSocketAddress(path).withSockaddr { Glibc.bind(fd, $0, $1) }
         guard fd >= 0, result == 0 else { throw SightlineError(.system, "cannot bind \(path): \(errno)") }
         return fd
     }

@@ -1,4 +1,3 @@
-import Dispatch
 import SightlineCore
 
 #if canImport(Glibc)
@@ -10,14 +9,14 @@ import Glibc
 ///
 /// Each call first tries without waiting (`MSG_DONTWAIT`), which is how most reads of a
 /// reply and every small write complete. Only a call that has to wait (a subscriber waiting
-/// for the next event, a full send buffer) moves to this connection's serial queue: a serial
-/// Dispatch queue runs on Dispatch's overcommit pool, which adds a thread when every other one
-/// is busy, so a read that waits for hours holds a thread of its own and never one of the
-/// cooperative pool (as many threads as cores) nor one another connection needs.
+/// for the next event, a full send buffer) moves to this connection's own worker thread
+/// (SightlineCore's one way off the pool), so a read that waits for hours holds a thread of
+/// its own and never one of the cooperative pool (as many threads as cores) nor one another
+/// connection needs. The thread starts with the first call that waits.
 final class UnixConnection: Sendable {
     let path: String
     private let fd: Int32
-    private let queue: DispatchQueue
+    private let worker: WorkerThread
 
     /// Connects to the socket at `path`, or throws an error that says why a person cannot.
     static func connect(path: String) async throws(SightlineError) -> UnixConnection {
@@ -38,14 +37,18 @@ final class UnixConnection: Sendable {
     private init(path: String, fd: Int32) {
         self.path = path
         self.fd = fd
-        self.queue = DispatchQueue(label: "sightline.client.\(fd)")
+        // recv and send only: a small stack is plenty.
+        self.worker = WorkerThread(name: "sl-client", threads: 1, stackSize: 256 << 10)
     }
 
     // The descriptor is closed only here, when nothing can use it any more, so that a
     // cancellation handler or a late call can never reach a number the process has reused.
-    deinit { Glibc.close(fd) }
+    deinit {
+        worker.close()
+        Glibc.close(fd)
+    }
 
-    /// Ends the connection both ways; a read waiting on the queue returns at once.
+    /// Ends the connection both ways; a read waiting on the worker returns at once.
     func shutdown() {
         _ = Glibc.shutdown(fd, Int32(SHUT_RDWR))
     }
@@ -155,7 +158,9 @@ final class UnixConnection: Sendable {
 
     private func offPool<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> T {
         await withCheckedContinuation { continuation in
-            queue.async { continuation.resume(returning: work()) }
+            // The worker closes only in deinit, when no call can be made any more.
+            let queued = worker.enqueue { continuation.resume(returning: work()) }
+            precondition(queued, "the connection's worker closed while the connection was in use")
         }
     }
 

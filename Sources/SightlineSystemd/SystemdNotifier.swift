@@ -1,4 +1,3 @@
-import Dispatch
 import Foundation
 import Logging
 import SightlineCore
@@ -10,8 +9,9 @@ import Synchronization
 /// The protocol is spoken natively rather than through libsystemd's `sd_notify` so that the
 /// environment it reads is a parameter: tests hand it a socket of their own without touching
 /// the process environment. Outside a service manager (`NOTIFY_SOCKET` unset) every call is a
-/// no-op. Datagrams are sent without waiting, from a serial queue of its own, so that neither
-/// the cooperative thread pool nor the caller's loop ever blocks on the manager.
+/// no-op. Datagrams are sent without waiting (the socket is non-blocking), one at a time under
+/// a lock that keeps them in order, so the cooperative thread pool can send them directly:
+/// there is no blocking work to move off it.
 public final class SystemdNotifier: Sendable {
     /// `WATCHDOG_USEC` when the watchdog is meant for this process, else nil.
     public let watchdogTimeout: Duration?
@@ -19,7 +19,8 @@ public final class SystemdNotifier: Sendable {
     public let socketAddress: String?
 
     private let socket: NotifySocket?
-    private let queue = DispatchQueue(label: "sightline.systemd.notify")
+    /// Held for one send, so that datagrams leave in the order they were asked for.
+    private let sending = Mutex(())
     private let keepAlives: Mutex<KeepAliveLimiter>
     private let logger: Logger
 
@@ -53,16 +54,7 @@ public final class SystemdNotifier: Sendable {
     public func send(_ states: [NotifyState]) async throws {
         guard let socket else { return }
         let message = NotifyState.message(states)
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, Error>) in
-            queue.async {
-                do {
-                    try socket.send(message)
-                    continuation.resume()
-                } catch {
-                    continuation.resume(throwing: error)
-                }
-            }
-        }
+        try sending.withLock { _ in try socket.send(message) }
     }
 
     /// `READY=1`, with a status line when given. Also ends a reload.
@@ -112,12 +104,10 @@ public final class SystemdNotifier: Sendable {
         guard let socket else { return }
         let message = NotifyState.message(states)
         let logger = logger
-        queue.sync {
-            do {
-                try socket.send(message)
-            } catch {
-                logger.warning("cannot notify the service manager", metadata: ["error": "\(error)"])
-            }
+        do {
+            try sending.withLock { _ in try socket.send(message) }
+        } catch {
+            logger.warning("cannot notify the service manager", metadata: ["error": "\(error)"])
         }
     }
 

@@ -68,23 +68,24 @@ public enum Kernels {
 
     /// Adds the bias and applies QuickGELU in the same pass.
     public static func addBiasQuickGELU(rows: Int, dim: Int, data: UnsafeMutablePointer<Float>, stride: Int, bias: UnsafePointer<Float>) {
-        let vectorEnd = dim - dim % lanes
-        for row in 0..<rows {
-            let x = data + row * stride
-            var i = 0
-            while i < vectorEnd { store(quickGELU(load(x + i) + load(bias + i)), x + i); i += lanes }
-            while i < dim { x[i] = quickGELU(Vector(repeating: x[i] + bias[i]))[0]; i += 1 }
-        }
+        addBias(rows: rows, dim: dim, data: data, stride: stride, bias: bias, then: quickGELU)
     }
 
     /// Adds the bias and applies GELU in the same pass.
     public static func addBiasGELU(rows: Int, dim: Int, data: UnsafeMutablePointer<Float>, stride: Int, bias: UnsafePointer<Float>) {
+        addBias(rows: rows, dim: dim, data: data, stride: stride, bias: bias, then: gelu)
+    }
+
+    /// Inlined into each caller, so that the activation is inlined into the loop.
+    @inline(__always)
+    private static func addBias(rows: Int, dim: Int, data: UnsafeMutablePointer<Float>, stride: Int, bias: UnsafePointer<Float>,
+                                then activation: (Vector) -> Vector) {
         let vectorEnd = dim - dim % lanes
         for row in 0..<rows {
             let x = data + row * stride
             var i = 0
-            while i < vectorEnd { store(gelu(load(x + i) + load(bias + i)), x + i); i += lanes }
-            while i < dim { x[i] = gelu(Vector(repeating: x[i] + bias[i]))[0]; i += 1 }
+            while i < vectorEnd { store(activation(load(x + i) + load(bias + i)), x + i); i += lanes }
+            while i < dim { x[i] = activation(Vector(repeating: x[i] + bias[i]))[0]; i += 1 }
         }
     }
 

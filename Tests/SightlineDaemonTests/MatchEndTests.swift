@@ -66,8 +66,7 @@ import Glibc
         defer { file.release() }
         try await withStream(StreamSpec(id: "held", uri: file.path, fps: 4), daemon: daemon) { client, _ in
             var ledger = MatchLedger()
-            let started = try await client.read(into: &ledger, deadline: .now + Self.patience) { event, _ in event.isMatchStart }
-            try #require(started != nil, "no match started: \(ledger.summary)")
+            try await client.waitForAMatch(into: &ledger, within: Self.patience)
             let failed = try await client.read(into: &ledger, deadline: .now + Self.patience) { event, _ in
                 event.isStatus(of: "held", "failed")
             }
@@ -122,8 +121,7 @@ import Glibc
         defer { file.release() }
         try await withStream(StreamSpec(id: "held", uri: file.path, fps: 4, loop: true), daemon: daemon) { client, _ in
             var ledger = MatchLedger()
-            let started = try await client.read(into: &ledger, deadline: .now + Self.patience) { event, _ in event.isMatchStart }
-            try #require(started != nil, "no match started: \(ledger.summary)")
+            try await client.waitForAMatch(into: &ledger, within: Self.patience)
             let stalled = try await client.read(into: &ledger, deadline: .now + Self.patience) { event, _ in
                 event.isStatus(of: "held", "stalled")
             }
@@ -152,8 +150,7 @@ import Glibc
         defer { file.release() }
         try await withStream(StreamSpec(id: "held", uri: file.path, fps: 4), daemon: daemon) { client, query in
             var ledger = MatchLedger()
-            let started = try await client.read(into: &ledger, deadline: .now + Self.patience) { event, _ in event.isMatchStart }
-            try #require(started != nil, "no match started: \(ledger.summary)")
+            try await client.waitForAMatch(into: &ledger, within: Self.patience)
             try await waitForTheLastFrame(of: "held", client: client)
             _ = try await client.request(.queryRemove(id: query))
             let stalledOrEnded = try await client.read(into: &ledger, deadline: .now + Self.patience) { event, ledger in
@@ -176,8 +173,7 @@ import Glibc
         try await daemon.start()
         try await withStream(StreamSpec(id: "bmx", uri: Self.clip, fps: 4, loop: true), daemon: daemon) { client, _ in
             var ledger = MatchLedger()
-            let started = try await client.read(into: &ledger, deadline: .now + Self.patience) { event, _ in event.isMatchStart }
-            try #require(started != nil, "no match started: \(ledger.summary)")
+            try await client.waitForAMatch(into: &ledger, within: Self.patience)
             _ = try await client.request(.streamRemove(id: "bmx"))
             let removed = try await client.read(into: &ledger, deadline: .now + Self.patience) { event, _ in
                 event.isStatus(of: "bmx", "ended")
@@ -256,8 +252,7 @@ import Glibc
         try await daemon.client { client in
             _ = try await client.request(.subscribe(Subscription(detail: .none)))
             var ledger = MatchLedger()
-            var started = try await client.read(into: &ledger, deadline: .now + Self.patience) { event, _ in event.isMatchStart }
-            try #require(started != nil, "no match started: \(ledger.summary)")
+            try await client.waitForAMatch(into: &ledger, within: Self.patience)
 
             try write(fps: 3, threshold: 0.05)
             kill(pid, SIGHUP)
@@ -269,8 +264,7 @@ import Glibc
             #expect(ledger.ends.last?.reason == "stream_reconfigured", "\(ledger.summary)")
 
             // The restarted stream matches again; then the query changes.
-            started = try await client.read(into: &ledger, deadline: .now + Self.patience) { event, _ in event.isMatchStart }
-            try #require(started != nil, "no match started after the restart: \(ledger.summary)")
+            try await client.waitForAMatch(into: &ledger, within: Self.patience, " after the restart")
             try write(fps: 3, threshold: 0.06)
             let openThen = Set(ledger.open.keys)
             let since = ledger.ends.count
@@ -294,8 +288,7 @@ import Glibc
         let process = try #require(daemon.process)
         try await withStream(StreamSpec(id: "bmx", uri: Self.clip, fps: 4, loop: true), daemon: daemon) { client, _ in
             var ledger = MatchLedger()
-            let started = try await client.read(into: &ledger, deadline: .now + Self.patience) { event, _ in event.isMatchStart }
-            try #require(started != nil, "no match started: \(ledger.summary)")
+            try await client.waitForAMatch(into: &ledger, within: Self.patience)
             let endsBefore = ledger.ends.count
             process.terminate()
             // Reads to the end of the connection.
@@ -318,8 +311,7 @@ import Glibc
         defer { file.release() }
         try await withStream(StreamSpec(id: "held", uri: file.path, fps: 4), daemon: daemon) { client, _ in
             var ledger = MatchLedger()
-            let started = try await client.read(into: &ledger, deadline: .now + Self.patience) { event, _ in event.isMatchStart }
-            try #require(started != nil, "no match started: \(ledger.summary)")
+            try await client.waitForAMatch(into: &ledger, within: Self.patience)
             // The file's frames are in; its end comes as the stream is removed.
             try await waitForTheLastFrame(of: "held", client: client)
             file.release()

@@ -1,4 +1,5 @@
 import Foundation
+import Testing
 import SightlineClient
 import SightlineProtocol
 
@@ -77,6 +78,13 @@ extension DaemonClient {
             if stop(event, ledger) { return event }
         }
         return nil
+    }
+
+    /// Reads events into `ledger` until a match starts; fails the test if none does in time.
+    @discardableResult
+    func waitForAMatch(into ledger: inout MatchLedger, within patience: Duration, _ what: String = "") async throws -> JSONObject {
+        let started = try await read(into: &ledger, deadline: .now + patience) { event, _ in event.isMatchStart }
+        return try #require(started, "no match started\(what): \(ledger.summary)")
     }
 }
 

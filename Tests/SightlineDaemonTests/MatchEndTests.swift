@@ -58,13 +58,8 @@ import Glibc
     }
 
     @Test(.timeLimit(.minutes(3))) func aStreamThatFailsEndsItsMatchesBeforeItsFailedStatus() async throws {
-        let daemon = try DaemonProcess()
-        defer { daemon.cleanUp() }
-        try await daemon.start()
         // Frames, then none: a file that stalls fails.
-        let file = try await heldBackClip(in: daemon)
-        defer { file.release() }
-        try await withStream(StreamSpec(id: "held", uri: file.path, fps: 4), daemon: daemon) { client, _ in
+        try await withHeldBackStream { client, _, _ in
             var ledger = MatchLedger()
             try await client.waitForAMatch(into: &ledger, within: Self.patience)
             let failed = try await client.read(into: &ledger, deadline: .now + Self.patience) { event, _ in
@@ -75,7 +70,6 @@ import Glibc
             #expect(ledger.problems.isEmpty, "\(ledger.problems)")
             #expect(ledger.ends.last?.reason == "stream_failed", "\(ledger.summary)")
         }
-        #expect(await daemon.stop() == 0)
     }
 
     /// The first two thirds of the clip as MPEG-TS (read as it arrives, unlike an MP4 with its
@@ -89,6 +83,21 @@ import Glibc
         try #require(made.status == 0, "\(made.stderr)")
         let whole = try Data(contentsOf: URL(fileURLWithPath: ts))
         return try HeldBackFile(path: daemon.directory + "/held-\(UUID().uuidString).ts", contents: whole.prefix(whole.count * 2 / 3))
+    }
+
+    /// A daemon with the matching query and the held-back clip as stream `held` (`loop`: a
+    /// source that restarts, as a camera does). The file is let go before the daemon stops:
+    /// a pipeline blocked reading the silent file takes up to 10 s to stop, and the end of
+    /// the file frees it at once.
+    func withHeldBackStream(loop: Bool = false, _ body: (DaemonClient, String, HeldBackFile) async throws -> Void) async throws {
+        let daemon = try DaemonProcess()
+        defer { daemon.cleanUp() }
+        try await daemon.start()
+        let file = try await heldBackClip(in: daemon)
+        defer { file.release() }
+        try await withStream(StreamSpec(id: "held", uri: file.path, fps: 4, loop: loop), daemon: daemon) { try await body($0, $1, file) }
+        file.release()
+        #expect(await daemon.stop() == 0)
     }
 
     /// Waits until the held-back file has given all its frames and the engine has taken
@@ -114,12 +123,7 @@ import Glibc
     /// A source that can be restarted (here a looping file; a camera likewise) stalls and
     /// reconnects: nothing is seen until it is back, if ever, so its matches end then.
     @Test(.timeLimit(.minutes(3))) func aStreamThatStallsAndReconnectsEndsItsMatches() async throws {
-        let daemon = try DaemonProcess()
-        defer { daemon.cleanUp() }
-        try await daemon.start()
-        let file = try await heldBackClip(in: daemon)
-        defer { file.release() }
-        try await withStream(StreamSpec(id: "held", uri: file.path, fps: 4, loop: true), daemon: daemon) { client, _ in
+        try await withHeldBackStream(loop: true) { client, _, _ in
             var ledger = MatchLedger()
             try await client.waitForAMatch(into: &ledger, within: Self.patience)
             let stalled = try await client.read(into: &ledger, deadline: .now + Self.patience) { event, _ in
@@ -134,21 +138,12 @@ import Glibc
             #expect(!ledger.ends[since...].isEmpty && ledger.ends[since...].allSatisfy { $0.reason == "stream_failed" }, "\(ledger.summary)")
             #expect(ledger.problems.isEmpty, "\(ledger.problems)")
         }
-        // A pipeline blocked reading the silent file takes up to 10 s to stop; the end of the
-        // file lets it go at once.
-        file.release()
-        #expect(await daemon.stop() == 0)
     }
 
     /// The matches of a query removed while its stream sends no frame end at once, not at the
     /// stream's next frame (which may never come).
     @Test(.timeLimit(.minutes(3))) func removingAQueryWhileItsStreamIsSilentEndsItsMatchesAtOnce() async throws {
-        let daemon = try DaemonProcess()
-        defer { daemon.cleanUp() }
-        try await daemon.start()
-        let file = try await heldBackClip(in: daemon)
-        defer { file.release() }
-        try await withStream(StreamSpec(id: "held", uri: file.path, fps: 4), daemon: daemon) { client, query in
+        try await withHeldBackStream { client, query, _ in
             var ledger = MatchLedger()
             try await client.waitForAMatch(into: &ledger, within: Self.patience)
             try await waitForTheLastFrame(of: "held", client: client)
@@ -161,10 +156,6 @@ import Glibc
             #expect(ledger.ends.last?.reason == "query_removed", "\(ledger.summary)")
             #expect(ledger.problems.isEmpty, "\(ledger.problems)")
         }
-        // A pipeline blocked reading the silent file takes up to 10 s to stop; the end of the
-        // file lets it go at once.
-        file.release()
-        #expect(await daemon.stop() == 0)
     }
 
     @Test(.timeLimit(.minutes(3))) func removingAStreamEndsItsMatchesBeforeItsEndedStatus() async throws {
@@ -304,12 +295,7 @@ import Glibc
     /// A stream removed just as it reaches its end: the file's end (the held-back file let go)
     /// and `stream.remove` race; each match ends once, by whichever came first.
     @Test(.timeLimit(.minutes(3))) func aStreamRemovedWhileItEndsEndsEachMatchOnce() async throws {
-        let daemon = try DaemonProcess()
-        defer { daemon.cleanUp() }
-        try await daemon.start()
-        let file = try await heldBackClip(in: daemon)
-        defer { file.release() }
-        try await withStream(StreamSpec(id: "held", uri: file.path, fps: 4), daemon: daemon) { client, _ in
+        try await withHeldBackStream { client, _, file in
             var ledger = MatchLedger()
             try await client.waitForAMatch(into: &ledger, within: Self.patience)
             // The file's frames are in; its end comes as the stream is removed.
@@ -324,7 +310,6 @@ import Glibc
             #expect(ledger.problems.isEmpty, "\(ledger.problems)\n\(ledger.summary)")
             #expect(ledger.ends.allSatisfy { ["stream_ended", "stream_removed", "not_seen"].contains($0.reason) }, "\(ledger.summary)")
         }
-        #expect(await daemon.stop() == 0)
     }
 
     /// Two paths at once (the stream and its query removed together over two connections,

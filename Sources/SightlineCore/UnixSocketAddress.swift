@@ -15,13 +15,16 @@ public struct UnixSocketAddress: Sendable, Equatable {
     /// Bytes `sun_path` holds, its terminating NUL included (108 on Linux).
     public static let capacity = MemoryLayout.size(ofValue: sockaddr_un().sun_path)
 
-    public init(_ path: String) throws(SightlineError) {
+    /// `abstractNames`: a leading `@` names the abstract namespace, as in `NOTIFY_SOCKET`.
+    /// Off for the daemon's own socket, which is always a file (NIO binds `@x` as a file named
+    /// so), so that a path is read the same way by every part that uses it.
+    public init(_ path: String, abstractNames: Bool = false) throws(SightlineError) {
         var bytes = Array(path.utf8)
         guard !bytes.isEmpty else { throw SightlineError(.invalidArgument, "a Unix socket path must not be empty") }
         guard !bytes.contains(0) else {
             throw SightlineError(.invalidArgument, "a Unix socket path must not hold a NUL byte", context: ["socket": path])
         }
-        let abstract = bytes[0] == UInt8(ascii: "@")
+        let abstract = abstractNames && bytes[0] == UInt8(ascii: "@")
         if abstract { bytes[0] = 0 }
         // A path needs room for its NUL; an abstract name is exactly as long as given.
         let limit = abstract ? Self.capacity : Self.capacity - 1

@@ -18,7 +18,7 @@ final class NotifySocket: @unchecked Sendable {
         }
         let socketAddress: UnixSocketAddress
         do {
-            socketAddress = try UnixSocketAddress(address)
+            socketAddress = try UnixSocketAddress(address, abstractNames: true)
         } catch {
             throw SightlineError(.invalidArgument, "NOTIFY_SOCKET is not a Unix socket address: \(error.message)", context: ["NOTIFY_SOCKET": address])
         }

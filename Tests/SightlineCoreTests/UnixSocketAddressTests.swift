@@ -32,8 +32,22 @@ import Glibc
 
     @Test func anAbstractNameCarriesBytesAndLeavesNoFile() throws {
         let name = "@sightline-test-\(UUID().uuidString.prefix(8))"
-        #expect(try Self.exchange(UnixSocketAddress(name)) == "hello\n")
+        #expect(try Self.exchange(UnixSocketAddress(name, abstractNames: true)) == "hello\n")
         #expect(!FileManager.default.fileExists(atPath: name))
+    }
+
+    /// Where abstract names are not asked for (the daemon's socket), `@x` is a file named so,
+    /// as NIO binds it: the address starts with the `@`, not with the abstract NUL.
+    @Test func anAtSignIsAFileNameUnlessAbstractNamesAreAsked() throws {
+        func firstByte(_ address: UnixSocketAddress) -> UInt8 {
+            address.withSockaddr { pointer, _ in
+                pointer.withMemoryRebound(to: sockaddr_un.self, capacity: 1) { un in
+                    withUnsafeBytes(of: un.pointee.sun_path) { $0[0] }
+                }
+            }
+        }
+        #expect(firstByte(try UnixSocketAddress("@file.sock")) == UInt8(ascii: "@"))
+        #expect(firstByte(try UnixSocketAddress("@name", abstractNames: true)) == 0)
     }
 
     /// 107 bytes and its NUL fill `sun_path` exactly: that path binds; one byte more is refused

@@ -14,7 +14,7 @@ final class DatagramReceiver: @unchecked Sendable {
 
     init(address: String) throws {
         self.address = address
-        fd = try UnixSocketAddress(address).bind(type: Int32(SOCK_DGRAM.rawValue))
+        fd = try UnixSocketAddress(address, abstractNames: true).bind(type: Int32(SOCK_DGRAM.rawValue))
     }
 
     /// A receiver on a fresh path in the temporary directory.

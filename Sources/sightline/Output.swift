@@ -1,4 +1,5 @@
 import Foundation
+import SightlineCore
 
 #if canImport(Glibc)
 import Glibc
@@ -21,8 +22,9 @@ enum Output {
     }
 
     /// Writes `text` and a newline to standard error; a closed standard error is ignored.
+    /// Masks credentials: an error may quote a camera's URI as it was typed.
     static func error(_ text: String) {
-        write(text + "\n", to: STDERR_FILENO)
+        write(maskingCredentials(text) + "\n", to: STDERR_FILENO)
     }
 
     /// Writes `text` to standard error as it is (progress bars redraw a line).

@@ -101,7 +101,8 @@ struct SightlinedCommand: AsyncParsableCommand {
     }
 
     static func fail(_ error: SightlineError) -> Never {
-        FileHandle.standardError.write(Data("sightlined: \(error.message)\n".utf8))
+        // A configuration error quotes the value it refuses, which may be a camera's URI.
+        FileHandle.standardError.write(Data("sightlined: \(maskingCredentials(error.message))\n".utf8))
         Foundation.exit(1)
     }
 

@@ -66,6 +66,22 @@ import Glibc
         #expect(!shown.stdout.contains("s3cret"))
     }
 
+    /// A configuration error quotes the value it refuses; a password in it is masked there too,
+    /// and in the CLI's errors, however the URI was mistyped.
+    @Test func errorsThatQuoteAURIMaskItsPassword() async throws {
+        let dir = try Self.temporaryDirectory("masked-errors")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let config = dir.appendingPathComponent("sightlined.toml")
+        try "[stream.door]\nuri = \"rtsp:/admin:s3/cret@10.0.0.5/live\"\n".write(to: config, atomically: true, encoding: .utf8)
+        let refused = try await ChildProcesses.run(BuiltProducts.path("sightlined"), ["--check-config", "--config", config.path], environment: Self.isolated(dir))
+        #expect(refused.status == 1 && refused.stderr.contains("rtsp:/***@10.0.0.5/live"), "\(refused.stderr)")
+        #expect(!refused.stderr.contains("s3/cret") && !refused.stderr.contains("admin"), "\(refused.stderr)")
+
+        let missing = try await ChildProcesses.run(BuiltProducts.path("sightline"), ["stream", "add", "rtsp://admin:s3cret@cam/live", "--socket", dir.path + "/none.sock"],
+                                                   environment: Self.isolated(dir))
+        #expect(missing.status != 0 && !missing.stderr.contains("s3cret"), "\(missing.stderr)")
+    }
+
     /// From a build tree with nothing configured the daemon runs the source tree's tiny test
     /// model and says so; `sightline tail | head -2` then ends quietly with status 0.
     @Test func tailIntoAClosedPipeEndsQuietly() async throws {

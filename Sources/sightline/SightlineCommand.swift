@@ -1,3 +1,4 @@
+import Foundation
 import ArgumentParser
 
 @main
@@ -21,9 +22,28 @@ struct SightlineCommand: AsyncParsableCommand {
         ]
     )
 
+    /// ArgumentParser's own entry point, but with the error line masked: a command's error may
+    /// quote a camera's URI as it was typed, password and all.
     static func main() async {
         Output.prepare()
-        await main(nil)
+        do {
+            var command = try parseAsRoot(nil)
+            if var asyncCommand = command as? AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            let code = exitCode(for: error)
+            let text = fullMessage(for: error)
+            // Help and --version are "errors" that succeed: their text goes to standard output.
+            if code == .success {
+                if !text.isEmpty { Output.line(text) }
+            } else {
+                Output.error(text)
+            }
+            Foundation.exit(code.rawValue)
+        }
     }
 }
 

@@ -80,6 +80,11 @@ import Glibc
         let missing = try await ChildProcesses.run(BuiltProducts.path("sightline"), ["stream", "add", "rtsp://admin:s3cret@cam/live", "--socket", dir.path + "/none.sock"],
                                                    environment: Self.isolated(dir))
         #expect(missing.status != 0 && !missing.stderr.contains("s3cret"), "\(missing.stderr)")
+        // A command's error as ArgumentParser would print it, masked.
+        let ground = try await ChildProcesses.run(BuiltProducts.path("sightline"), [
+            "ground", "rtsp://admin:s3cret@127.0.0.1:1/x", "--query", "a bike", "--out", dir.path + "/out", "--model", "/nonexistent",
+        ], environment: Self.isolated(dir))
+        #expect(ground.status == 1 && ground.stderr.contains("rtsp://***@127.0.0.1:1/x") && !ground.stderr.contains("s3cret"), "\(ground.stderr)")
     }
 
     /// From a build tree with nothing configured the daemon runs the source tree's tiny test

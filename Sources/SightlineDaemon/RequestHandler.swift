@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import SightlineCore
+import SightlineGrounding
 import SightlineProtocol
 
 /// What one connection has set up: its peer and, once it subscribed, its place on the bus.
@@ -131,6 +132,7 @@ public final class RequestHandler: Sendable {
             o["processed"] = JSONValue(s.processed)
             o["drops"] = JSONValue(s.dropped)
             o["matches"] = JSONValue(s.matches)
+            if let motion = s.motion { o["motion"] = Self.motion(motion, lastChange: s.lastChange) }
             o["latency_ms"] = Self.percentiles { s.groundingPercentile($0) }
             o["delivery_ms"] = Self.percentiles { s.deliveryPercentile($0) }
             return .object(o)
@@ -143,6 +145,17 @@ public final class RequestHandler: Sendable {
             "streams": .array(streams),
             "queries": .array(registry.queries.map(\.json)),
             "subscribers": JSONValue(bus.subscriberCount),
+        ]
+    }
+
+    /// The change detector's verdict on the stream's last frame.
+    static func motion(_ result: MotionDetector.Result, lastChange: Date?) -> JSONValue {
+        [
+            "active": .bool(result.changed),
+            "fraction": .double((result.fraction * 1000).rounded() / 1000),
+            "global": .bool(result.globalChange),
+            "boxes": .array(result.boxes.map { [JSONValue($0.x), JSONValue($0.y), JSONValue($0.width), JSONValue($0.height)] }),
+            "last_change": lastChange.map { .string(WireTime.format($0)) } ?? .null,
         ]
     }
 

@@ -20,6 +20,10 @@ public final class RuntimeStats: Sendable {
         public var matches = 0
         /// Width and height of the last frame that arrived: the analysis size.
         public var frameSize: PixelSize?
+        /// The change detector's verdict on the last frame that arrived.
+        public var motion: MotionDetector.Result?
+        /// Capture time of the last frame in which something changed.
+        public var lastChange: Date?
         var arrivals = RecentValues(capacity: 32)
         var groundingLatency = RecentValues(capacity: 512)
         var deliveryLatency = RecentValues(capacity: 512)
@@ -64,6 +68,13 @@ public final class RuntimeStats: Sendable {
             $0.frameSize = PixelSize(width: width, height: height)
         }
         metrics?.arrived(id)
+    }
+
+    public func moved(_ id: String, _ result: MotionDetector.Result, at time: Date) {
+        update(id) {
+            $0.motion = result
+            if result.changed { $0.lastChange = time }
+        }
     }
 
     public func dropped(_ id: String, count: Int = 1) {

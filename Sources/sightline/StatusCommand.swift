@@ -28,16 +28,24 @@ struct StatusCommand: AsyncParsableCommand {
         let streams = (status["streams"]?.arrayValue ?? []).map { s in
             [Display.json(s["id"]), Display.json(s["state"]), Display.number(s["sampled_fps"]),
              s["frame_size"]?.arrayValue.map { $0.map { Display.json($0) }.joined(separator: "x") } ?? "-", Display.json(s["frames"]),
-             Display.json(s["processed"]), Display.json(s["drops"]), Display.json(s["matches"]),
+             Display.json(s["processed"]), Display.json(s["drops"]), Display.json(s["matches"]), Self.motion(s["motion"]),
              s["latency_ms"]?["p50"] == nil ? "-" : "\(Display.number(s["latency_ms"]?["p50"], digits: 0))/\(Display.number(s["latency_ms"]?["p99"], digits: 0))",
              Display.json(s["error"] ?? s["uri"])]
         }
-        Output.line(Display.table(["STREAM", "STATE", "FPS", "SIZE", "FRAMES", "PROCESSED", "DROPS", "MATCHES", "LATENCY_MS p50/p99", "URI/ERROR"], streams))
+        Output.line(Display.table(["STREAM", "STATE", "FPS", "SIZE", "FRAMES", "PROCESSED", "DROPS", "MATCHES", "MOTION", "LATENCY_MS p50/p99", "URI/ERROR"], streams))
         Output.line("")
         let queries = (status["queries"]?.arrayValue ?? []).map { q in
             let streams = q["streams"]?.arrayValue?.compactMap(\.stringValue) ?? []
             return [Display.json(q["id"]), streams.isEmpty ? "all" : streams.joined(separator: ","), Display.json(q["text"])]
         }
         Output.line(Display.table(["QUERY", "STREAMS", "TEXT"], queries))
+    }
+
+    /// "active 4%" while the last frame changed, "idle" when it did not, "-" before a frame.
+    static func motion(_ motion: JSONValue?) -> String {
+        guard let motion, let active = motion["active"]?.boolValue else { return "-" }
+        guard active else { return "idle" }
+        if motion["global"]?.boolValue == true { return "active (all)" }
+        return "active \(Int(((motion["fraction"]?.doubleValue ?? 0) * 100).rounded()))%"
     }
 }

@@ -15,6 +15,8 @@ public struct Colour: Sendable, Equatable {
 
     public static let white = Colour(255, 255, 255)
     public static let black = Colour(0, 0, 0)
+    /// The change detector's boxes (`sightline ground --show-motion`); no track has it.
+    public static let motion = Colour(255, 215, 0)
 
     /// Well-separated colours for tracks, picked by track number.
     public static let palette = [
@@ -151,6 +153,12 @@ public enum MatchPicture {
         let y = anchor.y >= labelHeight ? anchor.y - labelHeight : min(image.height - labelHeight, anchor.y + anchor.height)
         let x = min(max(0, anchor.x), max(0, image.width - BitmapFont.width(of: label, scale: scale) - 2 * scale))
         image.text(label, x: x, y: max(0, y), scale: scale, .white, background: c)
+    }
+
+    /// Outlines the change detector's motion boxes, or the whole frame for a global change.
+    public static func drawMotion(on image: inout RGBImage, _ motion: MotionDetector.Result) {
+        let boxes = motion.globalChange ? [PixelBox(x: 0, y: 0, width: image.width, height: image.height)] : motion.boxes
+        for box in boxes { image.outline(box, .motion, thickness: 1) }
     }
 
     public static func formatScore(_ score: Double) -> String {

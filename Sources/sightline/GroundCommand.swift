@@ -15,7 +15,9 @@ struct GroundCommand: AsyncParsableCommand {
         discussion: """
             Writes OUT/events.jsonl (match events in the daemon's schema, masks as COCO RLE), \
             OUT/pictures/<query>/track-<n>-<pts>.png (frames with the match drawn on them, at most one \
-            per --picture-interval seconds per track) and OUT/<query>.png (a contact sheet per query).
+            per --picture-interval seconds per track) and OUT/<query>.png (a contact sheet per query). \
+            With --show-motion the pictures also show the change detector's motion boxes in yellow \
+            (the whole frame outlined for a global change), as the daemon computes them for status.
             """
     )
 
@@ -36,6 +38,9 @@ struct GroundCommand: AsyncParsableCommand {
 
     @Option(name: .customLong("picture-interval"), help: "Seconds between pictures of one track.")
     var pictureInterval = 1.0
+
+    @Flag(name: .customLong("show-motion"), help: "Draw the change detector's motion boxes on the pictures and count the frames that changed.")
+    var showMotion = false
 
     @OptionGroup var grounding: GroundingOptions
 
@@ -65,7 +70,21 @@ struct GroundCommand: AsyncParsableCommand {
             for frame in frames { outputs.keep(frame) }
             try outputs.write(result.events)
         }
+        var detector = MotionDetector()
+        var changed = (frames: 0, global: 0)
         for try await frame in readFrames(of: file, sampleRate: sampleRate, shortSide: frameShortSide, stream: file, logger: logger) {
+            if showMotion {
+                // A pass over every pixel: off the cooperative pool, as the daemon does it.
+                let (next, verdict) = try await WorkerThread.shared.run { [detector] () -> (MotionDetector, MotionDetector.Result) in
+                    var next = detector
+                    let verdict = next.update(frame.image)
+                    return (next, verdict)
+                }
+                detector = next
+                if verdict.changed { changed.frames += 1 }
+                if verdict.globalChange { changed.global += 1 }
+                outputs.note(verdict, at: frame.pts)
+            }
             if let first = batch.first, first.image.width != frame.image.width || first.image.height != frame.image.height {
                 try await run(batch)
                 batch.removeAll()
@@ -85,6 +104,7 @@ struct GroundCommand: AsyncParsableCommand {
         let sheets = try outputs.finish()
         Output.line("grounded \(frames) frames of \(file) in \(Self.seconds(Date().timeIntervalSince(started))) s")
         for (query, tracks) in outputs.trackCounts { Output.line("  \(query.id) \"\(query.text)\": \(tracks) track\(tracks == 1 ? "" : "s")") }
+        if showMotion { Output.line("motion: \(changed.frames) of \(frames) frames changed (\(changed.global) of them as a whole)") }
         Output.line("events: \(outputs.eventsPath) (\(outputs.eventCount) events)")
         Output.line("pictures: \(outputs.pictureCount) in \(out)/pictures; contact sheets: \(sheets.joined(separator: ", "))")
         if model.info.isTestModel { Output.line("model \(model.info.name) is a test model with random weights: these matches mean nothing") }
@@ -107,6 +127,7 @@ final class GroundOutputs {
     let eventsPath: String
     private let events: FileHandle
     private var recent: [Double: RGBImage] = [:]
+    private var motion: [Double: MotionDetector.Result] = [:]
     private var lastPicture: [Int: Double] = [:]
     private var tiles: [String: [(image: RGBImage, caption: String)]] = [:]
     private var tracks: [String: Set<Int>] = [:]
@@ -139,7 +160,11 @@ final class GroundOutputs {
     func keep(_ frame: Frame) {
         recent[frame.pts] = frame.image
         recent = recent.filter { $0.key >= frame.pts - retention }
+        motion = motion.filter { $0.key >= frame.pts - retention }
     }
+
+    /// The change detector's verdict on the frame at `pts`, drawn on its pictures.
+    func note(_ verdict: MotionDetector.Result, at pts: Double) { motion[pts] = verdict }
 
     func write(_ batch: [MatchEvent]) throws {
         guard !batch.isEmpty else { return }
@@ -159,6 +184,8 @@ final class GroundOutputs {
         guard var image = recent[frame.pts] else { return }
         lastPicture[event.track] = frame.pts
         MatchPicture.draw(on: &image, frame: frame, text: event.text, track: event.track)
+        // On top, so that a mask's tint does not hide the boxes.
+        if let verdict = motion[frame.pts] { MatchPicture.drawMotion(on: &image, verdict) }
         let query = queries.first { $0.id == event.query }
         let folder = "\(directory)/pictures/\(slug(event.query, query?.text ?? event.text))"
         try ImageFile.writePNG(image, to: "\(folder)/track-\(event.track)-\(GroundCommand.seconds(frame.pts)).png")

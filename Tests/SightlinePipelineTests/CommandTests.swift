@@ -51,6 +51,32 @@ import SightlineProtocol
             #expect(image.width > 240)
         }
         #expect(result.stdout.contains("events: \(out)/events.jsonl (\(events.count) events)"))
+        #expect(!result.stdout.contains("motion:"), "the change detector is drawn and counted only when asked")
+    }
+
+    /// `--show-motion` on a fixed camera whose first seconds are still: some frames changed,
+    /// not all, and the pictures carry the motion boxes' colour.
+    @Test func groundShowsMotionWhenAsked() async throws {
+        let out = try Support.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        let result = try await Support.run(["ground", Support.fixtures + "/media/bottle-detection.mp4", "--query", "a bottle",
+                                            "--model", Support.tinyModel, "--out", out, "--background", "", "--no-query-contrast",
+                                            "--refine-max-side", "64", "--sample-rate", "2", "--show-motion"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let line = try #require(result.stdout.split(separator: "\n").first { $0.hasPrefix("motion: ") }, "\(result.stdout)")
+        let numbers = line.split(whereSeparator: { !$0.isNumber }).compactMap { Int($0) }
+        try #require(numbers.count == 3, "\(line)")
+        #expect(numbers[1] >= 70 && numbers[0] > numbers[1] / 2 && numbers[0] < numbers[1] && numbers[2] >= 1, "\(line)")
+        let pictures = try FileManager.default.subpathsOfDirectory(atPath: out + "/pictures").filter { $0.hasSuffix(".png") }
+        var coloured = 0
+        for name in pictures {
+            let image = try ImageFile.read(out + "/pictures/" + name)
+            let c = Colour.motion
+            coloured += stride(from: 0, to: image.pixels.count, by: 3).filter {
+                image.pixels[$0] == c.r && image.pixels[$0 + 1] == c.g && image.pixels[$0 + 2] == c.b
+            }.count
+        }
+        #expect(coloured > 0, "no motion box drawn on \(pictures.count) pictures")
     }
 
     @Test func groundReportsBadInput() async throws {

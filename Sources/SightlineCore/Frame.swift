@@ -13,6 +13,12 @@ public struct Frame: Sendable {
     /// Wall-clock time at which the frame reached Sightline.
     public var captureTime: Date
     public var image: RGBImage
+    /// Whether the stream's change detector saw anything change in it (true when there is no
+    /// detector): a frame without change may carry the last encoded result.
+    public var changed = true
+    /// Set by the engine when the frame's result was carried from the last encoded frame of
+    /// its stream instead of computed.
+    public var carried = false
 
     public init(stream: String, seq: UInt64, pts: Double, captureTime: Date, image: RGBImage) {
         self.stream = stream

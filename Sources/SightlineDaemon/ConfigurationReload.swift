@@ -52,6 +52,8 @@ final class ConfigurationReload: Sendable {
         ("model.repository", { $0.modelRepository ?? "(unset)" }),
         ("model.threads", { String($0.engineThreads) }),
         ("scheduler.frames_per_stream", { String($0.framesPerStream) }),
+        ("motion.carry", { String($0.motionCarry) }),
+        ("motion.refresh", { String($0.motionRefresh) }),
         ("metrics.address", { $0.metricsAddress ?? "(off)" }),
     ]
 

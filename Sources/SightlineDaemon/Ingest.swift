@@ -142,19 +142,21 @@ public final class Ingest: Service, Sendable {
                 group.addTask {
                     var lastSeq: UInt64?
                     var motion = MotionDetector()
-                    for await frame in source.frames {
+                    for await var frame in source.frames {
                         // A gap in seq: frames the source dropped because we were behind.
                         if let lastSeq, frame.seq > lastSeq + 1 { stats.dropped(frame.stream, count: Int(frame.seq - lastSeq - 1)) }
                         lastSeq = frame.seq
                         stats.arrived(frame.stream, at: frame.captureTime, width: frame.image.width, height: frame.image.height)
                         // A pass over every pixel: off the cooperative pool.
+                        let image = frame.image
                         if let (detector, result) = try? await WorkerThread.shared.run({ [motion] () -> (MotionDetector, MotionDetector.Result) in
                             var detector = motion
-                            let result = detector.update(frame.image)
+                            let result = detector.update(image)
                             return (detector, result)
                         }) {
                             motion = detector
                             stats.moved(frame.stream, result, at: frame.captureTime)
+                            frame.changed = result.changed
                         }
                         // Offered under the lock that `stop` takes first, so that no frame of a
                         // stopped source reaches the engine after its stream was forgotten (it

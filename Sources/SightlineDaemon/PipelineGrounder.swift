@@ -12,18 +12,40 @@ import SightlineProtocol
 ///
 /// Each query's own threshold and minimum duration govern its masks and tubes (see
 /// `GroundingQuery`); a query whose values change ends its open tubes and starts afresh.
+///
+/// A frame in which the stream's change detector saw nothing change is not encoded when
+/// `carry` allows it: it takes the patch embeddings of the stream's last encoded frame, so its
+/// masks, scores and tubes are what that frame gave, and its frame records say `carried`. A
+/// stream is encoded again at its first frame, after a change of frame size, whenever its
+/// detector sees a change, and at least every `carry.refresh` seconds, so that what appears
+/// or goes without much motion is seen within that time.
 public final class PipelineGrounder: BatchGrounder {
+    /// `motion.carry` and `motion.refresh`.
+    public struct Carry: Sendable, Equatable {
+        public var enabled: Bool
+        public var refresh: Double
+        public init(enabled: Bool = true, refresh: Double = 10) {
+            self.enabled = enabled
+            self.refresh = refresh
+        }
+    }
+
     let model: CLIPModel
     let base: GroundingSettings
+    let carry: Carry
     let logger: Logger
     private var grounders: [String: (grounder: StreamGrounder, queries: [GroundingQuery])] = [:]
     /// The ids of every standing query, as of the last `update(queries:)`; nil until then.
     private var defined: Set<String>?
+    /// Each stream's last encoded frame: its embeddings, size and capture time.
+    private var references: [String: (dense: DenseEmbeddings, width: Int, height: Int, time: Date)] = [:]
+    public private(set) var carriedInLastBatch: [String: Int] = [:]
 
-    public init(model: CLIPModel, settings: GroundingSettings = GroundingSettings(), logger: Logger) throws {
+    public init(model: CLIPModel, settings: GroundingSettings = GroundingSettings(), carry: Carry = Carry(), logger: Logger) throws {
         try settings.validate()
         self.model = model
         self.base = settings
+        self.carry = carry
         self.logger = logger
     }
 
@@ -39,15 +61,42 @@ public final class PipelineGrounder: BatchGrounder {
             byStream[frame.stream]!.frames.append(frame)
         }
         var events: [MatchEvent] = []
-        // One encoder call for the frames of every stream in the batch; each stream's grounder
-        // then takes its own frames' patch embeddings.
-        let dense = try model.encodeDense(frames.map(\.image), shortSide: base.shortSide)
+        // Which frames carry the result of their stream's last encoded one (it may be earlier
+        // in this batch); the others are encoded in one call for every stream in the batch.
+        var carried = [Bool](repeating: false, count: frames.count)
+        var reference: [String: (width: Int, height: Int, time: Date)] = references.mapValues { ($0.width, $0.height, $0.time) }
+        for (i, frame) in frames.enumerated() {
+            if carry.enabled, !frame.changed, let r = reference[frame.stream], r.width == frame.image.width, r.height == frame.image.height,
+               frame.captureTime.timeIntervalSince(r.time) < carry.refresh {
+                carried[i] = true
+            } else {
+                reference[frame.stream] = (frame.image.width, frame.image.height, frame.captureTime)
+            }
+        }
+        let encodedIndices = frames.indices.filter { !carried[$0] }
+        let encoded = encodedIndices.isEmpty ? [] : try model.encodeDense(encodedIndices.map { frames[$0].image }, shortSide: base.shortSide)
         var denseByStream: [String: [DenseEmbeddings]] = [:]
-        for (frame, d) in zip(frames, dense) { denseByStream[frame.stream, default: []].append(d) }
+        var framesByStream: [String: [Frame]] = [:]
+        var next = 0
+        carriedInLastBatch = [:]
+        for (i, var frame) in frames.enumerated() {
+            let d: DenseEmbeddings
+            if carried[i] {
+                // Set in the loop above only where a reference exists.
+                d = references[frame.stream]!.dense
+                frame.carried = true
+                carriedInLastBatch[frame.stream, default: 0] += 1
+            } else {
+                d = encoded[next]
+                next += 1
+                references[frame.stream] = (d, frame.image.width, frame.image.height, frame.captureTime)
+            }
+            denseByStream[frame.stream, default: []].append(d)
+            framesByStream[frame.stream, default: []].append(frame)
+        }
         for stream in order {
-            let (streamFrames, streamQueries) = byStream[stream]!
-            let grounder = try grounderFor(stream: stream, queries: streamQueries, events: &events)
-            events += try grounder.process(streamFrames, dense: denseByStream[stream]!).events
+            let grounder = try grounderFor(stream: stream, queries: byStream[stream]!.queries, events: &events)
+            events += try grounder.process(framesByStream[stream]!, dense: denseByStream[stream]!).events
         }
         return events
     }
@@ -72,6 +121,7 @@ public final class PipelineGrounder: BatchGrounder {
 
     public func forget(stream: String) {
         grounders[stream] = nil
+        references[stream] = nil
     }
 
     public var streams: [String] { grounders.keys.sorted() }

@@ -130,6 +130,7 @@ public final class RequestHandler: Sendable {
             o["sampled_fps"] = .double((s.sampledFPS * 100).rounded() / 100)
             o["frames"] = JSONValue(s.received)
             o["processed"] = JSONValue(s.processed)
+            o["carried"] = JSONValue(s.carried)
             o["drops"] = JSONValue(s.dropped)
             o["matches"] = JSONValue(s.matches)
             if let motion = s.motion { o["motion"] = Self.motion(motion, lastChange: s.lastChange) }

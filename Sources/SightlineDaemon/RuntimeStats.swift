@@ -14,6 +14,8 @@ public final class RuntimeStats: Sendable {
         public var received = 0
         /// Frames the engine processed.
         public var processed = 0
+        /// Of those, frames whose result was carried from the stream's last encoded frame.
+        public var carried = 0
         /// Frames dropped before the engine, oldest first (by ingest or the scheduler).
         public var dropped = 0
         /// Match events produced.
@@ -75,6 +77,10 @@ public final class RuntimeStats: Sendable {
             $0.motion = result
             if result.changed { $0.lastChange = time }
         }
+    }
+
+    public func carried(_ id: String, count: Int) {
+        update(id) { $0.carried += count }
     }
 
     public func dropped(_ id: String, count: Int = 1) {

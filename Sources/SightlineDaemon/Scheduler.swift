@@ -21,6 +21,13 @@ public protocol BatchGrounder: AnyObject {
     func forget(stream: String)
     /// The streams with tubes or windows, for ending them all.
     var streams: [String] { get }
+    /// Frames of the last `ground` call, per stream, whose result was carried from the
+    /// stream's last encoded frame instead of encoded.
+    var carriedInLastBatch: [String: Int] { get }
+}
+
+extension BatchGrounder {
+    public var carriedInLastBatch: [String: Int] { [:] }
 }
 
 /// Frames waiting for the engine: a bounded FIFO per stream, filled by ingest without ever
@@ -273,6 +280,7 @@ public final class Scheduler: @unchecked Sendable {
                 let events = try grounder.ground(batch, queries: perFrame)
                 let now = Date()
                 for frame in batch { stats.processed(frame.stream, latency: now.timeIntervalSince(frame.captureTime)) }
+                for (stream, count) in grounder.carriedInLastBatch { stats.carried(stream, count: count) }
                 publish(events)
             } catch {
                 logger.error("grounding failed for a batch; its frames are skipped", metadata: ["error": "\(error)", "frames": "\(batch.count)"])

@@ -44,6 +44,8 @@ public struct GroundedInstance: Sendable, Equatable {
     /// Mean refined probability over the region's pixels.
     public var score: Float
     public var area: Int { mask.area }
+    /// Found on a frame whose result was carried from the stream's last encoded frame.
+    public var carried = false
 
     public init(mask: RegionMask, point: PixelPoint, score: Float) {
         self.mask = mask

@@ -80,21 +80,26 @@ public struct MatchFrame: Sendable, Equatable {
     /// Width and height of the frame `box`, `point` and `mask` are in.
     public var frameSize: PixelSize?
     public var mask: RLEMask?
+    /// The frame was not encoded: nothing changed in it since the stream's last encoded
+    /// frame, whose result it carries.
+    public var carried: Bool
 
-    public init(pts: Double, score: Double, box: PixelBox? = nil, point: PixelPoint? = nil, frameSize: PixelSize? = nil, mask: RLEMask? = nil) {
+    public init(pts: Double, score: Double, box: PixelBox? = nil, point: PixelPoint? = nil, frameSize: PixelSize? = nil, mask: RLEMask? = nil,
+                carried: Bool = false) {
         self.pts = pts
         self.score = score
         self.box = box
         self.point = point
         self.frameSize = frameSize
         self.mask = mask
+        self.carried = carried
     }
 
     public func with(detail: MaskDetail) -> MatchFrame {
         switch detail {
         case .rle: return self
-        case .box: return MatchFrame(pts: pts, score: score, box: box, point: point, frameSize: frameSize)
-        case .none: return MatchFrame(pts: pts, score: score)
+        case .box: return MatchFrame(pts: pts, score: score, box: box, point: point, frameSize: frameSize, carried: carried)
+        case .none: return MatchFrame(pts: pts, score: score, carried: carried)
         }
     }
 }

@@ -201,6 +201,7 @@ private struct Tube: Sendable {
     static func frame(_ instance: GroundedInstance, pts: Double) -> MatchFrame {
         MatchFrame(pts: pts, score: (Double(instance.score) * 10_000).rounded() / 10_000,
                    box: instance.box, point: instance.point,
-                   frameSize: PixelSize(width: instance.mask.frameWidth, height: instance.mask.frameHeight), mask: instance.mask.rle())
+                   frameSize: PixelSize(width: instance.mask.frameWidth, height: instance.mask.frameHeight), mask: instance.mask.rle(),
+                   carried: instance.carried)
     }
 }

@@ -161,7 +161,10 @@ public final class StreamGrounder: Sendable {
                 for k in next..<end {
                     let index = state.context.count + k - next
                     let smoothed = try queries.indices.map { q in try settings.smoothing.smooth(window.map { $0[q] }, at: index) }
-                    let found = try extractor.instances(maps: smoothed, frame: frames[k].image, thresholds: thresholds)
+                    var found = try extractor.instances(maps: smoothed, frame: frames[k].image, thresholds: thresholds)
+                    if frames[k].carried {
+                        for q in found.indices { for i in found[q].indices { found[q][i].carried = true } }
+                    }
                     instances.append(found)
                     events += state.linker.observe(pts: frames[k].pts, time: frames[k].captureTime,
                                                    detections: Array(zip(queries, found)).map { ($0.0, $0.1) })

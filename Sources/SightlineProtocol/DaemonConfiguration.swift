@@ -45,6 +45,12 @@ public struct DaemonConfiguration: Sendable, Equatable {
     /// Frames held per stream while the engine is busy; older ones are dropped first.
     public var framesPerStream: Int = 4
 
+    // [motion]
+    /// Frames in which the change detector saw nothing change carry the last encoded result.
+    public var motionCarry = true
+    /// Seconds after which a stream is encoded again even if nothing changed.
+    public var motionRefresh: Double = 10
+
     // [streams] and [queries]: defaults for parameters a request leaves out, and limits.
     public var defaultFPS: Double = StreamSpec.defaultFPS
     /// Analysis size of a stream added without `short_side`; 0 keeps the source's size.
@@ -88,6 +94,7 @@ public struct DaemonConfiguration: Sendable, Equatable {
         "state.directory",
         "model.path", "model.repository", "model.threads",
         "scheduler.max_batch", "scheduler.frames_per_stream",
+        "motion.carry", "motion.refresh",
         "streams.default_fps", "streams.default_short_side", "streams.max",
         "queries.default_threshold", "queries.default_min_duration", "queries.max",
         "subscribers.queue", "subscribers.stuck_after",
@@ -115,6 +122,8 @@ public struct DaemonConfiguration: Sendable, Equatable {
         if let v = try file.int("model.threads", in: 1...256) { engineThreads = v }
         if let v = try file.int("scheduler.max_batch", in: 1...64) { maxBatch = v }
         if let v = try file.int("scheduler.frames_per_stream", in: 1...1000) { framesPerStream = v }
+        if let v = try file.bool("motion.carry") { motionCarry = v }
+        if let v = try file.double("motion.refresh", in: 0.5...3600) { motionRefresh = v }
         if let v = try file.double("streams.default_fps", in: StreamSpec.fpsRange) { defaultFPS = v }
         if let v = try file.int("streams.default_short_side", in: StreamSpec.shortSideRange) {
             do {

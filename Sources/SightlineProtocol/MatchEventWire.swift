@@ -68,6 +68,8 @@ extension MatchFrame {
         if let point { o["point"] = [JSONValue(point.x), JSONValue(point.y)] }
         if let frameSize { o["frame_size"] = [JSONValue(frameSize.width), JSONValue(frameSize.height)] }
         if let mask { o["mask"] = ["size": [JSONValue(mask.height), JSONValue(mask.width)], "counts": .string(mask.compressed)] }
+        // Only when true, so that a computed frame's line is as it always was.
+        if carried { o["carried"] = .bool(true) }
         return .object(o)
     }
 
@@ -78,6 +80,10 @@ extension MatchFrame {
             let b = try r.ints("box", count: 4, shape: "[x, y, width, height]")
             guard b[2] >= 0, b[3] >= 0 else { throw r.fail("box", "width and height must not be negative") }
             frame.box = PixelBox(x: b[0], y: b[1], width: b[2], height: b[3])
+        }
+        if let carried = r.optional("carried") {
+            guard case .bool(let value) = carried else { throw r.fail("carried", "must be true or false") }
+            frame.carried = value
         }
         if r.optional("point") != nil {
             let p = try r.ints("point", count: 2, shape: "[x, y]")

@@ -81,7 +81,9 @@ struct SightlinedCommand: AsyncParsableCommand {
             logger.notice("model loaded", metadata: ["name": "\(summary.name)", "path": "\(summary.path ?? "")", "from": "\(resolved.reason)"])
         }
         let model = resolved.model
-        let makeGrounder = EngineHangForTesting.wrap({ try PipelineGrounder(model: model, logger: logger) }, environment: environment, logger: logger)
+        let makeGrounder = EngineHangForTesting.wrap({
+            try PipelineGrounder(model: model, carry: .init(enabled: settings.motionCarry, refresh: settings.motionRefresh), logger: logger)
+        }, environment: environment, logger: logger)
         let fileGrounding = FileGrounding(model: model, logger: logger)
         do {
             try await Daemon(configuration: settings, model: summary, hooks: try ServiceManagerHooks.make(logger: logger, logLevel: logLevel),
@@ -121,6 +123,8 @@ struct SightlinedCommand: AsyncParsableCommand {
             "model.threads = \(c.engineThreads)",
             "scheduler.max_batch = \(c.maxBatch)",
             "scheduler.frames_per_stream = \(c.framesPerStream)",
+            "motion.carry = \(c.motionCarry)",
+            "motion.refresh = \(c.motionRefresh)",
             "streams.default_fps = \(c.defaultFPS)",
             "streams.default_short_side = \(c.defaultShortSide)\(c.defaultShortSide == 0 ? " (the source's size)" : "")",
             "streams.max = \(c.maxStreams)",

@@ -84,6 +84,23 @@ import Testing
         #expect(try Self.read(none) == event.with(detail: .none))
     }
 
+    /// `carried` is written only when true, at every detail level, and read back; a computed
+    /// frame's line is as it was before the field existed.
+    @Test func carriedFramesSaySoAtEveryDetailLevel() throws {
+        var event = try Self.sample()
+        #expect(!Self.line(event).contains("carried"))
+        event.frames[0].carried = true
+        for detail in MaskDetail.allCases {
+            let line = Self.line(event.with(detail: detail))
+            #expect(line.contains(#""carried":true"#), "\(detail): \(line)")
+            #expect(try Self.read(line) == event.with(detail: detail))
+        }
+        let computed = Self.line(try Self.sample()).replacingOccurrences(of: #""score":0.81"#, with: #""score":0.81,"carried":false"#)
+        #expect(try Self.read(computed).frames[0].carried == false)
+        let wrong = Self.line(try Self.sample()).replacingOccurrences(of: #""score":0.81"#, with: #""score":0.81,"carried":"yes""#)
+        #expect { try Self.read(wrong) } throws: { ($0 as? SightlineError)?.message.contains("carried") == true }
+    }
+
     @Test(arguments: [
         ("1970-01-01T00:00:00.000Z", 0.0),
         ("2026-11-22T10:15:03.120Z", 1_795_342_503.120),

@@ -181,7 +181,9 @@ import Glibc
         let daemon = try DaemonProcess()
         defer { daemon.cleanUp() }
         try await daemon.start()
-        try await withStream(StreamSpec(id: "bmx", uri: Self.clip, fps: 4, loop: true), daemon: daemon) { client, removed in
+        // A clip long enough (40 s) that no loop restart ends the matches before the removal does.
+        let long = DaemonProcess.fixtures.appendingPathComponent("media/bottle-detection.mp4").path
+        try await withStream(StreamSpec(id: "bmx", uri: long, fps: 4, loop: true), daemon: daemon) { client, removed in
             let kept = try await client.request(.queryAdd(QuerySpec(text: "a tree", threshold: 0.05, minDuration: 0)))["query"]!["id"]!
             var ledger = MatchLedger()
             let started = try await client.read(into: &ledger, deadline: .now + Self.patience) { event, _ in

@@ -25,6 +25,8 @@ import Testing
                    motion["boxes"]?.arrayValue?.isEmpty == false {
                     var found = motion
                     found["frame_size"] = stream?["frame_size"]
+                    found["carried"] = stream?["carried"]
+                    found["processed"] = stream?["processed"]
                     return found
                 }
                 try await Task.sleep(for: .milliseconds(200))
@@ -34,6 +36,9 @@ import Testing
         let motion = try #require(seen, "no frame with motion boxes in status\n\(daemon.log())")
         let size = try #require(motion["frame_size"]?.arrayValue?.compactMap { $0.intValue })
         #expect(size == [640, 360])
+        // Status counts the frames that carried a result instead of being encoded.
+        let carried = try #require(motion["carried"]?.intValue, "\(motion)")
+        #expect(carried >= 0 && carried <= (motion["processed"]?.intValue ?? 0), "\(motion)")
         let fraction = try #require(motion["fraction"]?.doubleValue)
         #expect(fraction > 0 && fraction < 0.5, "\(motion)")
         for box in motion["boxes"]?.arrayValue ?? [] {

@@ -46,68 +46,113 @@ public struct MotionDetector: Sendable {
 
     /// One frame's verdict.
     public struct Result: Sendable, Equatable {
-        /// Fraction of the frame's area covered by the cells in motion (1 for a global change).
+        /// Fraction of the frame's area covered by the cells in motion against the background
+        /// (1 for a global change).
         public var fraction: Double
-        /// The regions in motion, in pixels of the frame given.
+        /// The regions that differ from the background (the scene the camera usually shows),
+        /// in pixels of the frame given.
         public var boxes: [PixelBox]
         /// The whole frame changed (or it is the first): the background was replaced.
         public var globalChange: Bool
+        /// Something changed since the last frame that was reported changed (the last one the
+        /// engine encoded): a region of cells, or a global change. A person who walked in and
+        /// stands still differs from the background (boxes) but has not changed since.
+        public var changed: Bool
 
-        /// Whether anything changed enough for the frame to be encoded again.
-        public var changed: Bool { globalChange || !boxes.isEmpty }
+        public init(fraction: Double, boxes: [PixelBox], globalChange: Bool, changed: Bool) {
+            self.fraction = fraction
+            self.boxes = boxes
+            self.globalChange = globalChange
+            self.changed = changed
+        }
+
+        static let global = Result(fraction: 1, boxes: [], globalChange: true, changed: true)
     }
 
     public let parameters: Parameters
     private var background: [Float] = []
+    /// The thumbnail of the last frame reported changed.
+    private var reference: [Float] = []
     private var frameSize = (width: 0, height: 0)
 
     public init(parameters: Parameters = Parameters()) {
         self.parameters = parameters
     }
 
-    /// Compares `image` with the background, then lets the background follow it.
+    /// Compares `image` with the background and with the last changed frame, then lets the
+    /// background follow it.
     public mutating func update(_ image: RGBImage) -> Result {
         let thumb = Thumbnail(image, maxWidth: parameters.thumbnailWidth)
         guard frameSize == (image.width, image.height), background.count == thumb.pixels.count else {
             frameSize = (image.width, image.height)
             background = thumb.pixels
-            return Result(fraction: 1, boxes: [], globalChange: true)
+            reference = thumb.pixels
+            return .global
         }
-        let (gain, offset) = Self.brightnessFit(from: background, to: thumb.pixels)
-        var changed = [Bool](repeating: false, count: background.count)
-        var changedCount = 0
-        var shift: Float = 0
-        for i in background.indices {
-            let expected = gain * background[i] + offset
-            shift += abs(expected - background[i])
-            if abs(thumb.pixels[i] - expected) > parameters.threshold {
-                changed[i] = true
-                changedCount += 1
-            }
-        }
-        shift /= Float(background.count)
-        if Double(changedCount) >= parameters.globalFraction * Double(changed.count) {
+        let scene = compare(thumb.pixels, with: background)
+        if Double(scene.count) >= parameters.globalFraction * Double(scene.changed.count) {
             // Another scene: it is the background now.
             background = thumb.pixels
-            return Result(fraction: 1, boxes: [], globalChange: true)
+            reference = thumb.pixels
+            return .global
         }
-        if shift > parameters.globalShift {
+        if scene.shift > parameters.globalShift {
             // The same scene in another exposure: the background, averaged over many frames,
             // is carried over in the new brightness rather than replaced by one noisy frame.
             for i in background.indices {
-                background[i] = changed[i] ? thumb.pixels[i] : gain * background[i] + offset
+                background[i] = scene.changed[i] ? thumb.pixels[i] : scene.gain * background[i] + scene.offset
             }
-            return Result(fraction: 1, boxes: [], globalChange: true)
+            reference = thumb.pixels
+            return .global
         }
         for i in background.indices {
-            let rate = changed[i] ? parameters.movingAdaptation : parameters.adaptation
+            let rate = scene.changed[i] ? parameters.movingAdaptation : parameters.adaptation
             background[i] += rate * (thumb.pixels[i] - background[i])
         }
-        return regions(of: changed, thumb: thumb, image: image)
+        var result = regions(of: scene.changed, thumb: thumb, image: image)
+        // Since the last changed frame: brightness matched the same way, cells the same way.
+        let sinceLast = compare(thumb.pixels, with: reference)
+        result.changed = !cells(of: sinceLast.changed, thumb: thumb).isEmpty
+        if result.changed { reference = thumb.pixels }
+        return result
+    }
+
+    /// Which thumbnail pixels differ from `base` once the frame's brightness is fitted to it,
+    /// how many, and the fit.
+    private func compare(_ pixels: [Float], with base: [Float]) -> (changed: [Bool], count: Int, shift: Float, gain: Float, offset: Float) {
+        let (gain, offset) = Self.brightnessFit(from: base, to: pixels)
+        var changed = [Bool](repeating: false, count: base.count)
+        var count = 0
+        var shift: Float = 0
+        for i in base.indices {
+            let expected = gain * base[i] + offset
+            shift += abs(expected - base[i])
+            if abs(pixels[i] - expected) > parameters.threshold {
+                changed[i] = true
+                count += 1
+            }
+        }
+        return (changed, count, shift / Float(max(1, base.count)), gain, offset)
     }
 
     /// The cells in motion, joined into boxes in the frame's pixels.
     private func regions(of changed: [Bool], thumb: Thumbnail, image: RGBImage) -> Result {
+        // Cells to frame pixels: a cell is `cell` thumbnail pixels of `block` frame pixels.
+        let scale = max(1, parameters.cell) * thumb.block
+        var boxes: [PixelBox] = []
+        var movingCells = 0
+        for e in cells(of: changed, thumb: thumb) {
+            movingCells += e.cells
+            let x = e.x0 * scale, y = e.y0 * scale
+            boxes.append(PixelBox(x: x, y: y, width: min(image.width, e.x1 * scale) - x, height: min(image.height, e.y1 * scale) - y))
+        }
+        let fraction = min(1, Double(movingCells * scale * scale) / Double(image.width * image.height))
+        return Result(fraction: fraction, boxes: boxes, globalChange: false, changed: false)
+    }
+
+    /// The regions of touching cells in which enough pixels changed, of `minimumCells` cells
+    /// or more, as cell extents.
+    private func cells(of changed: [Bool], thumb: Thumbnail) -> [(x0: Int, y0: Int, x1: Int, y1: Int, cells: Int)] {
         let side = max(1, parameters.cell)
         let columns = (thumb.width + side - 1) / side, rows = (thumb.height + side - 1) / side
         var counts = [Int](repeating: 0, count: columns * rows)
@@ -124,21 +169,10 @@ public struct MotionDetector: Sendable {
         let components = ConnectedComponents(values: active, width: columns, height: rows, threshold: 0.5)
         var extents = [(x0: Int, y0: Int, x1: Int, y1: Int, cells: Int)](repeating: (Int.max, Int.max, 0, 0, 0), count: components.count + 1)
         for run in components.runs {
-            var e = extents[run.component]
-            e = (min(e.x0, run.x0), min(e.y0, run.y), max(e.x1, run.x1), max(e.y1, run.y + 1), e.cells + run.x1 - run.x0)
-            extents[run.component] = e
+            let e = extents[run.component]
+            extents[run.component] = (min(e.x0, run.x0), min(e.y0, run.y), max(e.x1, run.x1), max(e.y1, run.y + 1), e.cells + run.x1 - run.x0)
         }
-        // Cells to frame pixels: a cell is `side` thumbnail pixels of `block` frame pixels.
-        let scale = side * thumb.block
-        var boxes: [PixelBox] = []
-        var movingCells = 0
-        for e in extents.dropFirst() where e.cells >= parameters.minimumCells {
-            movingCells += e.cells
-            let x = e.x0 * scale, y = e.y0 * scale
-            boxes.append(PixelBox(x: x, y: y, width: min(image.width, e.x1 * scale) - x, height: min(image.height, e.y1 * scale) - y))
-        }
-        let fraction = min(1, Double(movingCells * scale * scale) / Double(image.width * image.height))
-        return Result(fraction: fraction, boxes: boxes, globalChange: false)
+        return extents.dropFirst().filter { $0.cells >= parameters.minimumCells }
     }
 
     /// `current ≈ gain * background + offset` by least squares: how the camera's exposure

@@ -14,6 +14,7 @@ struct BenchCommand: AsyncParsableCommand {
             QueriesBenchmark.self,
             EncoderBenchmark.self,
             DaemonBenchmark.self,
+            MotionBenchmark.self,
         ]
     )
 }

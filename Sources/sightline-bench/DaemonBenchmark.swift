@@ -55,6 +55,7 @@ struct DaemonBenchmark: AsyncParsableCommand {
     ]
 
     mutating func run() async throws {
+        print(MachineDescription.line)
         switch model {
         case "random-vit-b32": model = try RandomCheckpoint.vitB32.materialise()
         case "random-vit-b16": model = try RandomCheckpoint.vitB16.materialise()

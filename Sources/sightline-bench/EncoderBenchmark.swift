@@ -50,6 +50,7 @@ struct EncoderBenchmark: ParsableCommand {
     }
 
     func run() throws {
+        print(MachineDescription.line)
         var cases: [Case] = []
         for patch in [32, 16] {
             // A 1920x1080 camera frame in full-frame mode at a 224 short side.

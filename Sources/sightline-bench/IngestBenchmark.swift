@@ -32,6 +32,7 @@ struct IngestBenchmark: AsyncParsableCommand {
     static let shortSide = 224
 
     mutating func run() async throws {
+        print(MachineDescription.line)
         try FileManager.default.createDirectory(atPath: cache, withIntermediateDirectories: true)
         let clip = "\(cache)/ingest-1080p30-moving-\(seconds)s-k\(keyInterval).mp4"
         if !FileManager.default.fileExists(atPath: clip) {

@@ -42,6 +42,7 @@ struct QueriesBenchmark: AsyncParsableCommand {
     var counts = "1,10,100"
 
     func run() async throws {
+        print(MachineDescription.line)
         let logger = Logger(label: "bench") { _ in SwiftLogNoOpLogHandler() }
         let directory = try model ?? RandomCheckpoint.vitB16.materialise()
         let model = try CLIPModel(directory: directory, logger: logger)

@@ -21,19 +21,23 @@ import Testing
     }
 
     static func describe(_ results: [MotionDetector.Result]) -> String {
-        results.enumerated().map { "\($0): \($1.globalChange ? "global" : String(format: "%.3f", $1.fraction))" }.joined(separator: ", ")
+        results.enumerated().map { "\($0): \($1.globalChange ? "global" : String(format: "%.3f", $1.fraction))\($1.changed ? "*" : "")" }
+            .joined(separator: ", ")
     }
 
-    /// Still at first (the first frame is the one global change), then the hand moves in
-    /// every frame from 6 s to 16 s; the boxes cover a part of the frame, not all of it.
+    /// Still at first (the first frame is the one global change; a one-frame flicker changes
+    /// twice, as it comes and as it goes), then the hand differs from the usual scene in every
+    /// frame from 6 s to 16 s, covering a part of the frame, not all of it, and changes since
+    /// the last changed frame in most of them (it pauses now and then).
     @Test func stillBottlesAreNoMotionAndTheHandIs() async throws {
         let results = try await Self.verdicts(Self.bottles)
         try #require(results.count >= 70, "\(results.count) frames")
         #expect(results[0].globalChange)
         let still = results[1..<10]
-        #expect(still.filter { $0.changed }.count <= 1 && still.allSatisfy { $0.fraction < 0.02 }, "\(Self.describe(Array(results.prefix(10))))")
+        #expect(still.filter { $0.changed }.count <= 2 && still.allSatisfy { $0.fraction < 0.02 }, "\(Self.describe(Array(results.prefix(10))))")
         let hand = results[12..<32]
-        #expect(hand.allSatisfy { $0.changed }, "\(Self.describe(Array(results[12..<32])))")
+        #expect(hand.allSatisfy { $0.globalChange || !$0.boxes.isEmpty }, "\(Self.describe(Array(results[12..<32])))")
+        #expect(hand.filter { $0.changed }.count >= 12, "\(Self.describe(Array(results[12..<32])))")
         #expect(hand.filter { $0.globalChange }.count <= 2, "\(Self.describe(Array(results[12..<32])))")
         #expect(hand.allSatisfy { $0.globalChange || ($0.fraction > 0.01 && $0.fraction < 0.5) }, "\(Self.describe(Array(results[12..<32])))")
     }

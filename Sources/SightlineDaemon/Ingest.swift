@@ -147,14 +147,7 @@ public final class Ingest: Service, Sendable {
                         if let lastSeq, frame.seq > lastSeq + 1 { stats.dropped(frame.stream, count: Int(frame.seq - lastSeq - 1)) }
                         lastSeq = frame.seq
                         stats.arrived(frame.stream, at: frame.captureTime, width: frame.image.width, height: frame.image.height)
-                        // A pass over every pixel: off the cooperative pool.
-                        let image = frame.image
-                        if let (detector, result) = try? await WorkerThread.shared.run({ [motion] () -> (MotionDetector, MotionDetector.Result) in
-                            var detector = motion
-                            let result = detector.update(image)
-                            return (detector, result)
-                        }) {
-                            motion = detector
+                        if let result = try? await motion.updateOffPool(frame.image) {
                             stats.moved(frame.stream, result, at: frame.captureTime)
                             frame.changed = result.changed
                         }

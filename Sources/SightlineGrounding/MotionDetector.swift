@@ -191,6 +191,19 @@ public struct MotionDetector: Sendable {
     }
 }
 
+extension MotionDetector {
+    /// `update` on the shared worker: a pass over every pixel, kept off the cooperative pool.
+    public mutating func updateOffPool(_ image: RGBImage) async throws -> Result {
+        let (next, result) = try await WorkerThread.shared.run { [self] () -> (MotionDetector, Result) in
+            var detector = self
+            let result = detector.update(image)
+            return (detector, result)
+        }
+        self = next
+        return result
+    }
+}
+
 /// A frame's luma averaged over square blocks.
 struct Thumbnail {
     let width: Int

@@ -74,13 +74,7 @@ struct GroundCommand: AsyncParsableCommand {
         var changed = (frames: 0, global: 0)
         for try await frame in readFrames(of: file, sampleRate: sampleRate, shortSide: frameShortSide, stream: file, logger: logger) {
             if showMotion {
-                // A pass over every pixel: off the cooperative pool, as the daemon does it.
-                let (next, verdict) = try await WorkerThread.shared.run { [detector] () -> (MotionDetector, MotionDetector.Result) in
-                    var next = detector
-                    let verdict = next.update(frame.image)
-                    return (next, verdict)
-                }
-                detector = next
+                let verdict = try await detector.updateOffPool(frame.image)
                 if verdict.changed { changed.frames += 1 }
                 if verdict.globalChange { changed.global += 1 }
                 outputs.note(verdict, at: frame.pts)

@@ -81,6 +81,8 @@ import Testing
         ("[socket]\n\npaht = \"x\"", 3, "unknown key socket.paht"),
         ("[socket]\nmode = \"0660\"", 2, "socket.mode must be an integer"),
         ("[scheduler]\nmax_batch = 0", 2, "outside 1...64"),
+        ("[motion]\nrefresh = 0.1", 2, "motion.refresh = 0.1 is outside 0.5...3600.0"),
+        ("[motion]\ncarry = \"yes\"", 2, "motion.carry must be true or false"),
         ("[socket]\nread_access = \"everyone\"", 2, "\"group\" or \"anyone\""),
         ("[metrics]\naddress = \"localhost\"", 2, "is not host:port"),
         ("[log]\nlevel = \"loud\"", 2, "log.level must be one of"),

@@ -128,6 +128,7 @@ public final class RequestHandler: Sendable {
             o["short_side"] = JSONValue(record.shortSide ?? registry.settings.defaultShortSide)
             if let size = s.frameSize { o["frame_size"] = [JSONValue(size.width), JSONValue(size.height)] }
             o["sampled_fps"] = .double((s.sampledFPS * 100).rounded() / 100)
+            o["grounded_fps"] = .double((s.groundedFPS * 100).rounded() / 100)
             o["frames"] = JSONValue(s.received)
             o["processed"] = JSONValue(s.processed)
             o["carried"] = JSONValue(s.carried)

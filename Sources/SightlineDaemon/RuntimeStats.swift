@@ -27,6 +27,8 @@ public final class RuntimeStats: Sendable {
         /// Capture time of the last frame in which something changed.
         public var lastChange: Date?
         var arrivals = RecentValues(capacity: 32)
+        /// Capture times of the last frames grounded, for the effective rate.
+        var grounded = RecentValues(capacity: 32)
         var groundingLatency = RecentValues(capacity: 512)
         var deliveryLatency = RecentValues(capacity: 512)
 
@@ -34,6 +36,12 @@ public final class RuntimeStats: Sendable {
         public var sampledFPS: Double {
             guard arrivals.count >= 2, let first = arrivals.oldest, let last = arrivals.newest, last > first else { return 0 }
             return Double(arrivals.count - 1) / (last - first)
+        }
+        /// Frames grounded per second over the last ones grounded (by capture time): the rate
+        /// the engine keeps up with, below `sampledFPS` when it falls behind and drops.
+        public var groundedFPS: Double {
+            guard grounded.count >= 2, let first = grounded.oldest, let last = grounded.newest, last > first else { return 0 }
+            return Double(grounded.count - 1) / (last - first)
         }
         /// Seconds from capture to grounded, over the last frames.
         public func groundingPercentile(_ p: Double) -> Double? { groundingLatency.percentile(p) }
@@ -89,7 +97,13 @@ public final class RuntimeStats: Sendable {
     }
 
     public func processed(_ id: String, latency: Double) {
-        update(id) { $0.processed += 1; $0.groundingLatency.add(latency) }
+        // The frame's capture time: now less the time it took from capture to grounded.
+        let captured = Date().timeIntervalSince1970 - latency
+        update(id) {
+            $0.processed += 1
+            $0.groundingLatency.add(latency)
+            $0.grounded.add(captured)
+        }
         metrics?.processed(id, latency: latency)
     }
 

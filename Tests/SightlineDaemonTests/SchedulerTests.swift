@@ -82,6 +82,20 @@ import Testing
 
     /// A daemon that fails between building the scheduler and starting it still stops it:
     /// that must return, and promptly (it used to wait forever for a loop that never ran).
+    /// The effective rate counts frames by capture time: 9 frames captured 0.5 s apart and
+    /// grounded (whenever that was) are 2 per second, whatever their latency.
+    @Test func theGroundedRateFollowsCaptureTimes() {
+        let stats = RuntimeStats()
+        #expect(stats.snapshot("cam").groundedFPS == 0)
+        let now = Date().timeIntervalSince1970
+        for i in 0..<9 {
+            // Captured at now - 4 s + 0.5 s * i, grounded now.
+            stats.processed("cam", latency: 4 - 0.5 * Double(i) + (now - Date().timeIntervalSince1970))
+        }
+        #expect(abs(stats.snapshot("cam").groundedFPS - 2) < 0.05, "\(stats.snapshot("cam").groundedFPS)")
+        #expect(stats.snapshot("cam").processed == 9)
+    }
+
     @Test(.timeLimit(.minutes(1))) func stopWithoutStartReturnsPromptly() async throws {
         let scheduler = Scheduler(queue: FrameQueue(framesPerStream: 4) { _ in }, grounder: RecordingGrounder(blocked: false),
                                   bus: EventBus(logger: Logger(label: "t")), stats: RuntimeStats(), queries: [], maxBatch: 4,

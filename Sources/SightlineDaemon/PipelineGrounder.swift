@@ -50,15 +50,12 @@ public final class PipelineGrounder: BatchGrounder {
     }
 
     public func ground(_ frames: [Frame], queries: [[QueryRecord]]) throws -> [MatchEvent] {
-        // Frames of one stream go to its grounder together and in order.
+        // Frames of one stream go to its grounder together and in order (gathered below).
         var order: [String] = []
-        var byStream: [String: (frames: [Frame], queries: [QueryRecord])] = [:]
-        for (frame, q) in zip(frames, queries) {
-            if byStream[frame.stream] == nil {
-                order.append(frame.stream)
-                byStream[frame.stream] = ([], q)
-            }
-            byStream[frame.stream]!.frames.append(frame)
+        var queriesByStream: [String: [QueryRecord]] = [:]
+        for (frame, q) in zip(frames, queries) where queriesByStream[frame.stream] == nil {
+            order.append(frame.stream)
+            queriesByStream[frame.stream] = q
         }
         var events: [MatchEvent] = []
         // Which frames carry the result of their stream's last encoded one (it may be earlier
@@ -95,7 +92,7 @@ public final class PipelineGrounder: BatchGrounder {
             framesByStream[frame.stream, default: []].append(frame)
         }
         for stream in order {
-            let grounder = try grounderFor(stream: stream, queries: byStream[stream]!.queries, events: &events)
+            let grounder = try grounderFor(stream: stream, queries: queriesByStream[stream]!, events: &events)
             events += try grounder.process(framesByStream[stream]!, dense: denseByStream[stream]!).events
         }
         return events

@@ -56,11 +56,7 @@ struct DaemonBenchmark: AsyncParsableCommand {
 
     mutating func run() async throws {
         print(MachineDescription.line)
-        switch model {
-        case "random-vit-b32": model = try RandomCheckpoint.vitB32.materialise()
-        case "random-vit-b16": model = try RandomCheckpoint.vitB16.materialise()
-        default: break
-        }
+        model = try RandomCheckpoint.resolve(model)
         let daemon = Self.productsDirectory + "/sightlined"
         guard FileManager.default.isExecutableFile(atPath: daemon) else {
             throw ValidationError("no sightlined next to this benchmark (\(daemon)): build it first with `swift build -c release --product sightlined`")

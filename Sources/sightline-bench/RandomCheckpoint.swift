@@ -17,6 +17,15 @@ struct RandomCheckpoint {
     static let vitB16 = RandomCheckpoint(name: "clip-vit-b-16-random")
     static let vitB32 = RandomCheckpoint(name: "clip-vit-b-32-random", patchSize: 32)
 
+    /// The shapes a benchmark's `--model` may name instead of a checkpoint directory.
+    static let byName: [String: RandomCheckpoint] = ["random-vit-b16": vitB16, "random-vit-b32": vitB32]
+
+    /// `--model`: a named random shape, written once and returned as its directory, or a
+    /// checkpoint directory as given.
+    static func resolve(_ model: String) throws -> String {
+        try byName[model]?.materialise() ?? model
+    }
+
     /// The bundled test model, whose tokenizer and preprocessing files are reused.
     static let tokenizerSource = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent("Tests/Fixtures/clip/tiny-quickgelu-p8").path

@@ -52,6 +52,7 @@ final class ConfigurationReload: Sendable {
         ("model.repository", { $0.modelRepository ?? "(unset)" }),
         ("model.threads", { String($0.engineThreads) }),
         ("scheduler.frames_per_stream", { String($0.framesPerStream) }),
+        ("matches.update_interval", { String($0.updateInterval) }),
         ("motion.carry", { String($0.motionCarry) }),
         ("motion.refresh", { String($0.motionRefresh) }),
         ("metrics.address", { $0.metricsAddress ?? "(off)" }),
@@ -100,6 +101,7 @@ final class ConfigurationReload: Sendable {
             return
         }
         scheduler.update(maxBatch: applied.maxBatch)
+        scheduler.update(maxLatency: applied.maxLatency)
         server.update(maxConnections: applied.maxConnections, perUser: applied.maxConnectionsPerUser)
         server.update(subscriberQueue: applied.subscriberQueue, stuckAfter: .milliseconds(Int(applied.subscriberStuckSeconds * 1000)))
         if applied.logLevel != current.logLevel { hooks.logLevel(applied.logLevel) }

@@ -111,9 +111,9 @@ public struct Daemon: Sendable {
                 hooks.status(summary())
                 servingStarted.finish()
             })
-        let frameQueue = FrameQueue(framesPerStream: config.framesPerStream) { stats.dropped($0) }
+        let frameQueue = FrameQueue(framesPerStream: config.framesPerStream, onDrop: { stats.dropped($0) }, onStale: { stats.stale($0) })
         let scheduler = Scheduler(queue: frameQueue, grounder: try makeGrounder(), bus: bus, stats: stats, queries: registry.queries,
-                                  maxBatch: config.maxBatch, watchdog: hooks.watchdog, watchdogInterval: hooks.watchdogInterval, logger: logger)
+                                  maxBatch: config.maxBatch, maxLatency: config.maxLatency, watchdog: hooks.watchdog, watchdogInterval: hooks.watchdogInterval, logger: logger)
         registry.observe { change in
             if case .queriesChanged(let queries) = change { scheduler.update(queries: queries) }
         }

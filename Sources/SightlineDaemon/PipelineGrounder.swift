@@ -49,6 +49,14 @@ public final class PipelineGrounder: BatchGrounder {
         self.logger = logger
     }
 
+    /// The grounder `configuration` asks for: its `motion.*` and `matches.*` settings.
+    public convenience init(model: CLIPModel, configuration: DaemonConfiguration, logger: Logger) throws {
+        var settings = GroundingSettings()
+        settings.tubes.updateInterval = configuration.updateInterval
+        try self.init(model: model, settings: settings, carry: Carry(enabled: configuration.motionCarry, refresh: configuration.motionRefresh),
+                      logger: logger)
+    }
+
     public func ground(_ frames: [Frame], queries: [[QueryRecord]]) throws -> [MatchEvent] {
         // Frames of one stream go to its grounder together and in order (gathered below).
         var order: [String] = []
@@ -60,16 +68,7 @@ public final class PipelineGrounder: BatchGrounder {
         var events: [MatchEvent] = []
         // Which frames carry the result of their stream's last encoded one (it may be earlier
         // in this batch); the others are encoded in one call for every stream in the batch.
-        var carried = [Bool](repeating: false, count: frames.count)
-        var reference: [String: (width: Int, height: Int, time: Date)] = references.mapValues { ($0.width, $0.height, $0.time) }
-        for (i, frame) in frames.enumerated() {
-            if carry.enabled, !frame.changed, let r = reference[frame.stream], r.width == frame.image.width, r.height == frame.image.height,
-               frame.captureTime.timeIntervalSince(r.time) < carry.refresh {
-                carried[i] = true
-            } else {
-                reference[frame.stream] = (frame.image.width, frame.image.height, frame.captureTime)
-            }
-        }
+        let carried = costs(of: frames).map { $0 == .carried }
         let encodedIndices = frames.indices.filter { !carried[$0] }
         let encoded = encodedIndices.isEmpty ? [] : try model.encodeDense(encodedIndices.map { frames[$0].image }, shortSide: base.shortSide)
         var denseByStream: [String: [DenseEmbeddings]] = [:]
@@ -96,6 +95,20 @@ public final class PipelineGrounder: BatchGrounder {
             events += try grounder.process(framesByStream[stream]!, dense: denseByStream[stream]!).events
         }
         return events
+    }
+
+    public func costs(of frames: [Frame]) -> [FrameCost] {
+        var reference: [String: (width: Int, height: Int, time: Date)] = references.mapValues { ($0.width, $0.height, $0.time) }
+        return frames.map { frame in
+            guard let r = reference[frame.stream], r.width == frame.image.width, r.height == frame.image.height else {
+                // A stream's first frame, or a new frame size: nothing to carry.
+                reference[frame.stream] = (frame.image.width, frame.image.height, frame.captureTime)
+                return .changed
+            }
+            if carry.enabled, !frame.changed, frame.captureTime.timeIntervalSince(r.time) < carry.refresh { return .carried }
+            reference[frame.stream] = (frame.image.width, frame.image.height, frame.captureTime)
+            return frame.changed || !carry.enabled ? .changed : .refresh
+        }
     }
 
     public func update(queries: [QueryRecord]) -> [MatchEvent] {

@@ -133,6 +133,7 @@ public final class RequestHandler: Sendable {
             o["processed"] = JSONValue(s.processed)
             o["carried"] = JSONValue(s.carried)
             o["drops"] = JSONValue(s.dropped)
+            o["stale"] = JSONValue(s.stale)
             o["matches"] = JSONValue(s.matches)
             if let motion = s.motion { o["motion"] = Self.motion(motion, lastChange: s.lastChange) }
             o["latency_ms"] = Self.percentiles { s.groundingPercentile($0) }
@@ -144,6 +145,7 @@ public final class RequestHandler: Sendable {
             "protocol": JSONValue(ProtocolLimits.version),
             "uptime": .double((Date().timeIntervalSince(stats.started) * 10).rounded() / 10),
             "model": model.json,
+            "engine": Self.engine(stats.engine),
             "streams": .array(streams),
             "queries": .array(registry.queries.map(\.json)),
             "subscribers": JSONValue(bus.subscriberCount),
@@ -159,6 +161,13 @@ public final class RequestHandler: Sendable {
             "boxes": .array(result.boxes.map { [JSONValue($0.x), JSONValue($0.y), JSONValue($0.width), JSONValue($0.height)] }),
             "last_change": lastChange.map { .string(WireTime.format($0)) } ?? .null,
         ]
+    }
+
+    /// The scheduler's view of the engine: milliseconds per encoded and per carried frame
+    /// (moving averages; null until measured) and the encoded frames it puts in a batch.
+    static func engine(_ e: RuntimeStats.Engine) -> JSONValue {
+        func ms(_ s: Double?) -> JSONValue { s.map { .double(($0 * 10_000).rounded() / 10) } ?? .null }
+        return ["encode_ms": ms(e.encodeSeconds), "carry_ms": ms(e.carrySeconds), "encoded_per_batch": JSONValue(e.encodedPerBatch)]
     }
 
     static func percentiles(_ value: (Double) -> Double?) -> JSONValue {

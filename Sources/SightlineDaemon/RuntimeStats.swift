@@ -18,6 +18,8 @@ public final class RuntimeStats: Sendable {
         public var carried = 0
         /// Frames dropped before the engine, oldest first (by ingest or the scheduler).
         public var dropped = 0
+        /// Of those, frames the scheduler skipped as too old to matter (`scheduler.max_latency`).
+        public var stale = 0
         /// Match events produced.
         public var matches = 0
         /// Width and height of the last frame that arrived: the analysis size.
@@ -49,7 +51,15 @@ public final class RuntimeStats: Sendable {
         public func deliveryPercentile(_ p: Double) -> Double? { deliveryLatency.percentile(p) }
     }
 
+    /// What the engine's frames cost and how many go in a batch, as the scheduler last planned.
+    public struct Engine: Sendable, Equatable {
+        public var encodeSeconds: Double?
+        public var carrySeconds: Double?
+        public var encodedPerBatch = 0
+    }
+
     private let streams = Mutex<[String: Stream]>([:])
+    private let engineState = Mutex(Engine())
     public let started = Date()
     let metrics: DaemonMetrics?
 
@@ -89,6 +99,21 @@ public final class RuntimeStats: Sendable {
 
     public func carried(_ id: String, count: Int) {
         update(id) { $0.carried += count }
+    }
+
+    public var engine: Engine { engineState.withLock { $0 } }
+
+    func engine(_ cost: EngineCost, encodedPerBatch: Int) {
+        engineState.withLock { $0 = Engine(encodeSeconds: cost.encoded, carrySeconds: cost.carried, encodedPerBatch: encodedPerBatch) }
+    }
+
+    /// A frame skipped for its age: dropped, and counted as stale.
+    public func stale(_ id: String) {
+        update(id) {
+            $0.dropped += 1
+            $0.stale += 1
+        }
+        metrics?.dropped(id, count: 1)
     }
 
     public func dropped(_ id: String, count: Int = 1) {

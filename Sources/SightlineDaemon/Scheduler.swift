@@ -24,16 +24,59 @@ public protocol BatchGrounder: AnyObject {
     /// Frames of the last `ground` call, per stream, whose result was carried from the
     /// stream's last encoded frame instead of encoded.
     var carriedInLastBatch: [String: Int] { get }
+    /// What each of `frames` would cost if they were the next batch, in this order: the
+    /// scheduler fills batches by it. Asked on the engine thread, between batches.
+    func costs(of frames: [Frame]) -> [FrameCost]
+}
+
+/// What grounding a frame costs the engine.
+public enum FrameCost: Sendable, Equatable {
+    /// Nothing changed since its stream's last encoded frame: that frame's result is carried,
+    /// so it costs grounding only, no encoder time.
+    case carried
+    /// It must be encoded: something moved, or it is its stream's first frame (or first at a
+    /// new size), or carrying is off.
+    case changed
+    /// It must be encoded only because its stream's refresh interval has passed.
+    case refresh
 }
 
 extension BatchGrounder {
     public var carriedInLastBatch: [String: Int] { [:] }
+    public func costs(of frames: [Frame]) -> [FrameCost] { frames.map { _ in .changed } }
+}
+
+/// How the engine loop fills one batch (`FrameQueue.takeBatch`).
+public struct BatchPlan {
+    /// Most frames that need the encoder.
+    public var encoded: Int
+    /// Most frames in all, carried ones included (they cost grounding time only).
+    public var total: Int
+    /// A waiting frame older than this (seconds since capture) is skipped when a newer frame
+    /// of its stream waits too: grounded, it would come too late to matter. nil: none is.
+    public var staleAfter: Double?
+    /// `BatchGrounder.costs(of:)`.
+    public var costs: ([Frame]) -> [FrameCost]
+
+    public init(encoded: Int, total: Int? = nil, staleAfter: Double? = nil, costs: @escaping ([Frame]) -> [FrameCost] = { $0.map { _ in .changed } }) {
+        self.encoded = encoded
+        self.total = total ?? encoded
+        self.staleAfter = staleAfter
+        self.costs = costs
+    }
 }
 
 /// Frames waiting for the engine: a bounded FIFO per stream, filled by ingest without ever
 /// blocking (when a stream's FIFO is full its oldest frame is dropped and counted), and
 /// emptied by the engine thread in round-robin order across streams, so that a fast stream
 /// cannot starve a slow one.
+///
+/// When the engine cannot keep up it degrades evenly (`takeBatch` with a `BatchPlan`):
+/// frames whose result is carried cost no encoder time and go with every batch; of the frames
+/// that need the encoder, each round gives every stream one, streams where something moved
+/// before streams that are only due for their refresh; and a frame too old to matter is
+/// skipped, oldest first, when its stream has a newer one waiting, so every stream's rate
+/// drops alike and its newest frame is always grounded.
 public final class FrameQueue: @unchecked Sendable {
     // All state is guarded by `condition`.
     private let condition = NSCondition()
@@ -44,10 +87,14 @@ public final class FrameQueue: @unchecked Sendable {
     private var poked = false
     public let framesPerStream: Int
     private let onDrop: @Sendable (String) -> Void
+    private let onStale: @Sendable (String) -> Void
 
-    public init(framesPerStream: Int, onDrop: @escaping @Sendable (String) -> Void) {
+    /// `onDrop(stream)`: a frame was dropped because its stream's FIFO was full;
+    /// `onStale(stream)`: one was skipped for its age.
+    public init(framesPerStream: Int, onDrop: @escaping @Sendable (String) -> Void, onStale: @escaping @Sendable (String) -> Void = { _ in }) {
         self.framesPerStream = framesPerStream
         self.onDrop = onDrop
+        self.onStale = onStale
     }
 
     public func offer(_ frame: Frame) {
@@ -104,6 +151,13 @@ public final class FrameQueue: @unchecked Sendable {
     /// last time. Waits until at least one frame is there, `deadline` passes (empty result)
     /// or the queue is closed (`nil`). Blocks: call from the engine thread only.
     public func takeBatch(limit: Int, deadline: Date) -> [Frame]? {
+        takeBatch(BatchPlan(encoded: limit), deadline: deadline)
+    }
+
+    /// A batch filled by `plan` (see the type's comment). Waits as `takeBatch(limit:deadline:)`.
+    public func takeBatch(_ plan: BatchPlan, deadline: Date) -> [Frame]? {
+        var stale: [String] = []
+        defer { for stream in stale { onStale(stream) } }
         condition.lock()
         defer { condition.unlock() }
         while !closed, order.allSatisfy({ waiting[$0]!.count == 0 }) {
@@ -114,20 +168,50 @@ public final class FrameQueue: @unchecked Sendable {
             if !condition.wait(until: deadline) { return [] }
         }
         if closed { return nil }
-        var batch: [Frame] = []
-        let start = nextStream % max(order.count, 1)
-        var progress = true
-        while batch.count < limit, progress {
-            progress = false
-            for k in 0..<order.count where batch.count < limit {
-                let stream = order[(start + k) % order.count]
-                if let frame = waiting[stream]!.popFirst() {
-                    batch.append(frame)
-                    progress = true
+        if let staleAfter = plan.staleAfter {
+            let now = Date()
+            for stream in order {
+                while waiting[stream]!.count > 1, let first = waiting[stream]!.first, now.timeIntervalSince(first.captureTime) > staleAfter {
+                    _ = waiting[stream]!.popFirst()
+                    stale.append(stream)
                 }
             }
         }
+        let start = nextStream % max(order.count, 1)
+        let rotated = (0..<order.count).map { order[(start + $0) % order.count] }
         nextStream = start + 1
+        var batch: [Frame] = []
+        var taken: [String: [Frame]] = [:]
+        var encoded = 0
+        // What the next frame of `stream` would cost after what the batch holds of it.
+        func nextCost(_ stream: String) -> FrameCost? {
+            guard let frame = waiting[stream]!.first else { return nil }
+            return plan.costs((taken[stream] ?? []) + [frame]).last
+        }
+        func take(_ stream: String) {
+            let frame = waiting[stream]!.popFirst()!
+            batch.append(frame)
+            taken[stream, default: []].append(frame)
+        }
+        var progress = true
+        while progress, batch.count < plan.total {
+            progress = false
+            // Carried frames first (they are nearly free), then per round one encoded frame per
+            // stream: where something moved, then where only a refresh is due.
+            for wanted in [FrameCost.changed, .refresh] {
+                for stream in rotated where batch.count < plan.total {
+                    while batch.count < plan.total, nextCost(stream) == .carried {
+                        take(stream)
+                        progress = true
+                    }
+                    if encoded < plan.encoded, batch.count < plan.total, nextCost(stream) == wanted {
+                        take(stream)
+                        encoded += 1
+                        progress = true
+                    }
+                }
+            }
+        }
         return batch
     }
 }
@@ -153,6 +237,13 @@ public final class Scheduler: @unchecked Sendable {
     private let bus: EventBus
     private let stats: RuntimeStats
     private var maxBatch: Int
+    /// `scheduler.max_latency`: seconds from capture to event that batches are sized for and
+    /// frames skipped by; 0 sets no bound.
+    private var maxLatency: Double
+    /// Engine thread only.
+    private var cost = EngineCost()
+    /// Most carried frames in one batch: they are cheap, not free.
+    static let maxCarried = 32
     private let watchdog: @Sendable () -> Void
     private let watchdogInterval: Duration
     private let logger: Logger
@@ -168,7 +259,8 @@ public final class Scheduler: @unchecked Sendable {
     private let engine = WorkerThread(name: "sl-engine", stackSize: 16 << 20)
 
     public init(queue: FrameQueue, grounder: BatchGrounder, bus: EventBus, stats: RuntimeStats, queries: [QueryRecord], maxBatch: Int,
-                watchdog: @escaping @Sendable () -> Void, watchdogInterval: Duration, logger: Logger) {
+                maxLatency: Double = 0, watchdog: @escaping @Sendable () -> Void, watchdogInterval: Duration, logger: Logger) {
+        self.maxLatency = maxLatency
         self.queue = queue
         self.grounder = grounder
         self.bus = bus
@@ -193,6 +285,11 @@ public final class Scheduler: @unchecked Sendable {
     /// Batches taken from now on hold at most `maxBatch` frames.
     public func update(maxBatch: Int) {
         queriesLock.withLock { self.maxBatch = maxBatch }
+    }
+
+    /// Batches taken from now on are sized for `maxLatency` (seconds; 0: no bound).
+    public func update(maxLatency: Double) {
+        queriesLock.withLock { self.maxLatency = maxLatency }
     }
 
     /// The stream went away (removed, or restarted with new settings): its waiting frames are
@@ -259,8 +356,11 @@ public final class Scheduler: @unchecked Sendable {
         let interval = Double(watchdogInterval.components.seconds) + Double(watchdogInterval.components.attoseconds) / 1e18
         while true {
             watchdog()
-            let limit = queriesLock.withLock { maxBatch }
-            guard var batch = queue.takeBatch(limit: limit, deadline: Date().addingTimeInterval(interval)) else { break }
+            let (limit, bound) = queriesLock.withLock { (maxBatch, maxLatency) }
+            let sizes = cost.plan(maxBatch: limit, maxCarried: Self.maxCarried, maxLatency: bound)
+            stats.engine(cost, encodedPerBatch: sizes.encoded)
+            let plan = BatchPlan(encoded: sizes.encoded, total: sizes.total, staleAfter: sizes.staleAfter) { [grounder] in grounder.costs(of: $0) }
+            guard var batch = queue.takeBatch(plan, deadline: Date().addingTimeInterval(interval)) else { break }
             let (current, changed, gone) = queriesLock.withLock { () -> ([QueryRecord], Bool, [Ending]) in
                 defer {
                     forgotten = []
@@ -277,10 +377,14 @@ public final class Scheduler: @unchecked Sendable {
             if batch.isEmpty { continue }
             let perFrame = batch.map { frame in current.filter { $0.watches(stream: frame.stream) } }
             do {
+                let began = Date()
                 let events = try grounder.ground(batch, queries: perFrame)
                 let now = Date()
+                let carried = grounder.carriedInLastBatch
+                let carriedCount = carried.values.reduce(0, +)
+                cost.record(encoded: batch.count - carriedCount, carried: carriedCount, seconds: now.timeIntervalSince(began))
                 for frame in batch { stats.processed(frame.stream, latency: now.timeIntervalSince(frame.captureTime)) }
-                for (stream, count) in grounder.carriedInLastBatch { stats.carried(stream, count: count) }
+                for (stream, count) in carried { stats.carried(stream, count: count) }
                 publish(events)
             } catch {
                 logger.error("grounding failed for a batch; its frames are skipped", metadata: ["error": "\(error)", "frames": "\(batch.count)"])

@@ -141,6 +141,8 @@ struct RingBuffer<Element> {
         count += 1
     }
 
+    var first: Element? { count > 0 ? storage[head] : nil }
+
     mutating func popFirst() -> Element? {
         guard count > 0 else { return nil }
         let element = storage[head]

@@ -63,16 +63,21 @@ public struct TubeLinker: Sendable {
             nextTrack += 1
             events.append(event(.start, tubes[i]))
             tubes[i].pending.removeAll()
+            tubes[i].lastEventPts = pts
         }
         return events
     }
 
-    /// A `match.update` for every reported tube with frames not yet sent.
+    /// A `match.update` for every reported tube with frames not yet sent, once
+    /// `updateInterval` has passed since its last event (its frames wait until then).
     public mutating func flush() -> [MatchEvent] {
         var events: [MatchEvent] = []
-        for i in tubes.indices where tubes[i].track != nil && !tubes[i].pending.isEmpty {
+        let now = lastPts ?? 0
+        for i in tubes.indices where tubes[i].track != nil && !tubes[i].pending.isEmpty
+            && now - tubes[i].lastEventPts >= parameters.updateInterval {
             events.append(event(.update, tubes[i]))
             tubes[i].pending.removeAll()
+            tubes[i].lastEventPts = now
         }
         return events
     }
@@ -156,6 +161,8 @@ private struct Tube: Sendable {
     /// Since when matches have disagreed in area with the reference (a merge or a split).
     var areaChangeSince: Double?
     var pending: [MatchFrame]
+    /// When the tube's last event (start or update) was told.
+    var lastEventPts = -Double.infinity
 
     init(query: GroundingQuery, instance: GroundedInstance, pts: Double) {
         self.query = query

@@ -20,6 +20,9 @@ public struct TubeParameters: Sendable, Equatable, Codable {
     /// objects merging or one splitting) continues the tube without replacing its shape and
     /// motion, unless the change lasts longer than the grace period.
     public var areaChangeLimit: Double = 1.25
+    /// Seconds (of presentation time) between two `match.update` events of a reported tube;
+    /// 0: one at every `flush()` that has new frames.
+    public var updateInterval: Double = 0
 
     public init() {}
 
@@ -34,6 +37,7 @@ public struct TubeParameters: Sendable, Equatable, Codable {
         guard minDuration >= 0, minDuration.isFinite else { throw fail("minDuration must not be negative", minDuration) }
         guard gracePeriod >= 0, gracePeriod.isFinite else { throw fail("gracePeriod must not be negative", gracePeriod) }
         guard areaChangeLimit > 1 else { throw fail("areaChangeLimit must be above 1", areaChangeLimit) }
+        guard updateInterval >= 0, updateInterval.isFinite else { throw fail("updateInterval must not be negative", updateInterval) }
     }
 }
 

@@ -44,6 +44,12 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var maxBatch: Int = 8
     /// Frames held per stream while the engine is busy; older ones are dropped first.
     public var framesPerStream: Int = 4
+    /// Seconds from capture to event the scheduler keeps to under load; 0: no bound.
+    public var maxLatency: Double = 1.5
+
+    // [matches]
+    /// Seconds between two `match.update` events of a match that holds; 0: after every batch.
+    public var updateInterval: Double = 1
 
     // [motion]
     /// Frames in which the change detector saw nothing change carry the last encoded result.
@@ -93,7 +99,8 @@ public struct DaemonConfiguration: Sendable, Equatable {
         "socket.path", "socket.mode", "socket.group", "socket.read_access", "socket.max_connections", "socket.max_connections_per_user",
         "state.directory",
         "model.path", "model.repository", "model.threads",
-        "scheduler.max_batch", "scheduler.frames_per_stream",
+        "scheduler.max_batch", "scheduler.frames_per_stream", "scheduler.max_latency",
+        "matches.update_interval",
         "motion.carry", "motion.refresh",
         "streams.default_fps", "streams.default_short_side", "streams.max",
         "queries.default_threshold", "queries.default_min_duration", "queries.max",
@@ -122,6 +129,8 @@ public struct DaemonConfiguration: Sendable, Equatable {
         if let v = try file.int("model.threads", in: 1...256) { engineThreads = v }
         if let v = try file.int("scheduler.max_batch", in: 1...64) { maxBatch = v }
         if let v = try file.int("scheduler.frames_per_stream", in: 1...1000) { framesPerStream = v }
+        if let v = try file.double("scheduler.max_latency", in: 0...3600) { maxLatency = v }
+        if let v = try file.double("matches.update_interval", in: 0...3600) { updateInterval = v }
         if let v = try file.bool("motion.carry") { motionCarry = v }
         if let v = try file.double("motion.refresh", in: 0.5...3600) { motionRefresh = v }
         if let v = try file.double("streams.default_fps", in: StreamSpec.fpsRange) { defaultFPS = v }

@@ -82,7 +82,7 @@ struct SightlinedCommand: AsyncParsableCommand {
         }
         let model = resolved.model
         let makeGrounder = EngineHangForTesting.wrap({
-            try PipelineGrounder(model: model, carry: .init(enabled: settings.motionCarry, refresh: settings.motionRefresh), logger: logger)
+            try PipelineGrounder(model: model, configuration: settings, logger: logger)
         }, environment: environment, logger: logger)
         let fileGrounding = FileGrounding(model: model, logger: logger)
         do {
@@ -123,6 +123,8 @@ struct SightlinedCommand: AsyncParsableCommand {
             "model.threads = \(c.engineThreads)",
             "scheduler.max_batch = \(c.maxBatch)",
             "scheduler.frames_per_stream = \(c.framesPerStream)",
+            "scheduler.max_latency = \(c.maxLatency)\(c.maxLatency == 0 ? " (no bound)" : "")",
+            "matches.update_interval = \(c.updateInterval)",
             "motion.carry = \(c.motionCarry)",
             "motion.refresh = \(c.motionRefresh)",
             "streams.default_fps = \(c.defaultFPS)",

@@ -74,7 +74,8 @@ public struct TubeLinker: Sendable {
         var events: [MatchEvent] = []
         let now = lastPts ?? 0
         for i in tubes.indices where tubes[i].track != nil && !tubes[i].pending.isEmpty
-            && now - tubes[i].lastEventPts >= parameters.updateInterval {
+            // (A microsecond of slack: presentation times are sums of frame durations.)
+            && now - tubes[i].lastEventPts >= parameters.updateInterval - 1e-6 {
             events.append(event(.update, tubes[i]))
             tubes[i].pending.removeAll()
             tubes[i].lastEventPts = now

@@ -245,5 +245,30 @@ struct SyntheticScene {
         t = TubeParameters()
         t.areaChangeLimit = 1
         #expect(throws: SightlineError.self) { try TubeLinker(stream: "s", parameters: t) }
+        t = TubeParameters()
+        t.updateInterval = -0.5
+        #expect(throws: SightlineError.self) { try TubeLinker(stream: "s", parameters: t) }
+    }
+
+    /// While a match holds, `match.update` comes at the configured cadence (here 1 s of a
+    /// 10 fps stream, flushed every frame), and together the events still hold every frame.
+    @Test func updatesComeAtTheConfiguredCadenceAndLoseNoFrame() throws {
+        var frames: [[GroundingQuery: [SyntheticScene.Object]]] = Array(repeating: [:], count: 40)
+        for i in 0..<32 { frames[i] = [Self.person: [.init(x: 10, y: 12)]] }
+        var tube = TubeParameters()
+        tube.updateInterval = 1
+        let events = try SyntheticScene.run(frames, queries: [Self.person], tube: tube)
+        Self.checkLifecycles(events)
+        let kinds = events.map(\.kind)
+        #expect(kinds.first == .start && kinds.last == .end)
+        let updates = events.filter { $0.kind == .update }
+        // Started at 0.3 s, then one update a second; the object goes after 3.1 s, so the
+        // last update holds its last eight frames.
+        #expect(updates.map { ($0.pts * 10).rounded() / 10 } == [1.3, 2.3, 3.3])
+        #expect(updates.map(\.frames.count) == [10, 10, 8])
+        #expect(SyntheticScene.frames(of: events)[1]?.count == 32)
+        // With no cadence, an update follows every frame.
+        let every = try SyntheticScene.run(frames, queries: [Self.person])
+        #expect(every.filter { $0.kind == .update }.count == 31 - 3)
     }
 }

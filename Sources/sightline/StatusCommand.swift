@@ -24,15 +24,18 @@ struct StatusCommand: AsyncParsableCommand {
         if let note = model?["note"]?.stringValue {
             Output.line("  \(model?["test_model"]?.boolValue == true ? "warning: " : "")\(note)")
         }
+        if let engine = status["engine"], engine["encode_ms"]?.doubleValue != nil {
+            Output.line("engine: \(Display.number(engine["encode_ms"], digits: 0)) ms per encoded frame, \(Display.number(engine["carry_ms"], digits: 1)) ms per carried one, up to \(Display.json(engine["encoded_per_batch"])) encoded per batch")
+        }
         Output.line("")
         let streams = (status["streams"]?.arrayValue ?? []).map { s in
-            [Display.json(s["id"]), Display.json(s["state"]), Display.number(s["sampled_fps"]),
+            [Display.json(s["id"]), Display.json(s["state"]), "\(Display.number(s["sampled_fps"]))/\(Display.number(s["grounded_fps"]))",
              s["frame_size"]?.arrayValue.map { $0.map { Display.json($0) }.joined(separator: "x") } ?? "-", Display.json(s["frames"]),
              Display.json(s["processed"]), Display.json(s["drops"]), Display.json(s["matches"]), Self.motion(s["motion"]),
              s["latency_ms"]?["p50"] == nil ? "-" : "\(Display.number(s["latency_ms"]?["p50"], digits: 0))/\(Display.number(s["latency_ms"]?["p99"], digits: 0))",
              Display.json(s["error"] ?? s["uri"])]
         }
-        Output.line(Display.table(["STREAM", "STATE", "FPS", "SIZE", "FRAMES", "PROCESSED", "DROPS", "MATCHES", "MOTION", "LATENCY_MS p50/p99", "URI/ERROR"], streams))
+        Output.line(Display.table(["STREAM", "STATE", "FPS in/grounded", "SIZE", "FRAMES", "PROCESSED", "DROPS", "MATCHES", "MOTION", "LATENCY_MS p50/p99", "URI/ERROR"], streams))
         Output.line("")
         let queries = (status["queries"]?.arrayValue ?? []).map { q in
             let streams = q["streams"]?.arrayValue?.compactMap(\.stringValue) ?? []

@@ -47,8 +47,16 @@ import Testing
         }
         #expect(motion["last_change"]?.stringValue.flatMap { WireTime.parse($0) } != nil, "\(motion)")
 
+        // The scheduler's view of the engine, learnt from the frames grounded so far.
+        let status = try await daemon.client { try await $0.request(.status) }
+        let engine = try #require(status["engine"]?.objectValue, "\(status)")
+        #expect((engine["encode_ms"]?.doubleValue ?? 0) > 0, "\(engine)")
+        #expect((1...8).contains(engine["encoded_per_batch"]?.intValue ?? 0), "\(engine)")
+        #expect(status["streams"]?.arrayValue?.first?["stale"]?.intValue.map { $0 >= 0 } == true, "\(status)")
+
         let table = try await ChildProcesses.run(DaemonProcess.executable("sightline"), ["status", "--socket", daemon.socket])
         #expect(table.status == 0 && table.stdout.contains("MOTION"), "\(table.stdout)")
+        #expect(table.stdout.contains("ms per encoded frame"), "\(table.stdout)")
         let row = table.stdout.split(separator: "\n").first { $0.hasPrefix("bottles") } ?? ""
         #expect(row.contains("active") || row.contains("idle"), "\(table.stdout)")
         #expect(await daemon.stop() == 0)

@@ -40,7 +40,7 @@ struct DaemonBenchmark: AsyncParsableCommand {
     @Option(help: "Standing queries.")
     var queries: Int = 10
 
-    @Option(help: "CLIP checkpoint directory, or random-vit-b32 / random-vit-b16 for the real shapes with random weights (default: the bundled tiny test model).")
+    @Option(help: "CLIP checkpoint directory, or one of \(RandomCheckpoint.names) for the real shapes with random weights (default: the bundled tiny test model).")
     var model: String = fixtures.appendingPathComponent("clip/tiny-gelu-p14").path
 
     @Option(help: "Video file each stream loops over.")

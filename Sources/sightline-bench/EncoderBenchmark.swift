@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Logging
 import SightlineCore
 @_spi(Benchmarks) import SightlineModel
 
@@ -32,8 +33,19 @@ struct EncoderBenchmark: ParsableCommand {
     @Option(name: .long, help: "Only the cases whose name contains this text.")
     var only: String?
 
+    @Option(name: .long, help: "Vision shapes, comma-separated: vit-b32, vit-b16 (in-memory random weights, measured against the peer) and tinyclip-8m-16, tinyclip-39m-16, tinyclip-40m-32, tinyclip-61m-32 (random checkpoints of TinyCLIP's shapes, loaded from files; no peer).")
+    var shapes: String = "vit-b32,vit-b16"
+
+    /// A TinyCLIP shape's random checkpoint, by its `--shapes` name.
+    static let tinyCLIP: [String: RandomCheckpoint] = [
+        "tinyclip-8m-16": .tinyCLIP8M16, "tinyclip-39m-16": .tinyCLIP39M16,
+        "tinyclip-40m-32": .tinyCLIP40M32, "tinyclip-61m-32": .tinyCLIP61M32,
+    ]
+
     struct Case {
         var name: String
+        /// The `--shapes` name ("text" for the ViT-B text tower).
+        var shape = "text"
         var patch: Int
         var tower: String
         var width = 224
@@ -52,12 +64,21 @@ struct EncoderBenchmark: ParsableCommand {
     func run() throws {
         print(MachineDescription.line)
         var cases: [Case] = []
-        for patch in [32, 16] {
+        for shape in shapes.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) {
+            let patch: Int, label: String
+            switch shape {
+            case "vit-b32", "vit-b16": (patch, label) = (shape == "vit-b32" ? 32 : 16, "ViT-B/\(shape.suffix(2))")
+            default:
+                guard let checkpoint = Self.tinyCLIP[shape] else {
+                    throw ValidationError("--shapes: unknown shape \(shape) (vit-b32, vit-b16, \(Self.tinyCLIP.keys.sorted().joined(separator: ", ")))")
+                }
+                (patch, label) = (checkpoint.patchSize, "TinyCLIP-\(shape.dropFirst("tinyclip-".count).uppercased())")
+            }
             // A 1920x1080 camera frame in full-frame mode at a 224 short side.
             let frame = fullFrame(patch: patch)
             for batch in [1, 8] {
-                cases.append(Case(name: "ViT-B/\(patch) 224x224 b\(batch)", patch: patch, tower: "vision", batch: batch))
-                cases.append(Case(name: "ViT-B/\(patch) \(frame.width)x\(frame.height) dense b\(batch)", patch: patch, tower: "vision",
+                cases.append(Case(name: "\(label) 224x224 b\(batch)", shape: shape, patch: patch, tower: "vision", batch: batch))
+                cases.append(Case(name: "\(label) \(frame.width)x\(frame.height) dense b\(batch)", shape: shape, patch: patch, tower: "vision",
                                   width: frame.width, height: frame.height, batch: batch, dense: true))
             }
         }
@@ -74,11 +95,17 @@ struct EncoderBenchmark: ParsableCommand {
         var efficiencies: [String: Double] = [:]
         var current: (key: String, model: CLIPModel)?
         for item in cases {
-            let key = item.tower == "text" ? "text" : "vision \(item.patch)"
+            let key = item.shape
             if current?.key != key {
                 current = nil  // release the previous model's weights before making the next
-                let model = try CLIPModel.randomViTB(patchSize: item.patch, text: item.tower == "text",
+                let model: CLIPModel
+                if let checkpoint = Self.tinyCLIP[item.shape] {
+                    // Both towers load (the text one is small); F16 on disk, F32 in memory as for any checkpoint.
+                    model = try CLIPModel(directory: checkpoint.materialise(), threads: threads, logger: Logger(label: "sightline-bench"))
+                } else {
+                    model = try CLIPModel.randomViTB(patchSize: item.patch, text: item.tower == "text",
                                                      vision: item.tower == "vision", threads: threads)
+                }
                 let bytes = item.tower == "text" ? model.weightBytes.text : model.weightBytes.vision
                 print(String(format: "%@ %@ tower: %.0f MB of F32 weights", model.info.name, item.tower, Double(bytes) / 1_048_576))
                 current = (key, model)
@@ -94,7 +121,8 @@ struct EncoderBenchmark: ParsableCommand {
                 try prepared.run()
                 ourTimes.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6 / Double(item.batch))
                 ourRSS = max(ourRSS, peakRSSMB())
-                if let peerProcess {
+                // The peer builds ViT-B shapes only.
+                if let peerProcess, Self.tinyCLIP[item.shape] == nil {
                     let reply = try peerProcess.measure(item, threads: threads, warmup: round == 0)
                     theirTimes.append(reply.msPerItem)
                     theirRSS = max(theirRSS, reply.peakRSSMB)

@@ -26,7 +26,7 @@ struct QueriesBenchmark: AsyncParsableCommand {
             """
     )
 
-    @Option(name: .long, help: "Model directory (default: a random ViT-B/16).")
+    @Option(name: .long, help: "Model directory, or one of \(RandomCheckpoint.names) (default: random-vit-b16).")
     var model: String?
 
     @Option(name: .long, help: "Frames per encoder batch.")
@@ -44,7 +44,7 @@ struct QueriesBenchmark: AsyncParsableCommand {
     func run() async throws {
         print(MachineDescription.line)
         let logger = Logger(label: "bench") { _ in SwiftLogNoOpLogHandler() }
-        let directory = try model ?? RandomCheckpoint.vitB16.materialise()
+        let directory = try model.map(RandomCheckpoint.resolve) ?? RandomCheckpoint.vitB16.materialise()
         let model = try CLIPModel(directory: directory, logger: logger)
         let frames = try Self.frames(count: batch)
         let queryCounts = counts.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }

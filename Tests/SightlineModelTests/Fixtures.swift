@@ -7,9 +7,25 @@ import Testing
 enum Fixtures {
     static let clip = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent("Fixtures/clip").path
-    static let configs = ["tiny-quickgelu-p8", "tiny-gelu-p14"]
+    static let configs = ["tiny-quickgelu-p8", "tiny-gelu-p14", "tinyclip-8m-16"]
 
     static func directory(_ config: String) -> String { "\(clip)/\(config)" }
+
+    /// A directory that loads: the fixture's own, or for a fixture whose weights are made by
+    /// formula (its goldens carry their checksums), one with the weights written beside a copy
+    /// of its files.
+    static func checkpoint(_ config: String) throws -> String {
+        guard let checksums = try golden(config).tensor_checksums else { return directory(config) }
+        return try FormulaCheckpoint.materialise(config, checksums: checksums)
+    }
+
+    /// The patches a golden holds out of `values` (row-major patches of `dim` floats): all of
+    /// them, or those at `indices` where the golden keeps a subset.
+    static func patches(_ values: some Collection<Float>, at indices: [Int]?, dim: Int) -> [Float] {
+        let all = Array(values)
+        guard let indices else { return all }
+        return indices.flatMap { all[($0 * dim)..<(($0 + 1) * dim)] }
+    }
 
     static func golden(_ config: String) throws -> Golden {
         try JSONDecoder().decode(Golden.self, from: Data(contentsOf: URL(fileURLWithPath: "\(clip)/goldens/\(config).json")))
@@ -90,6 +106,8 @@ struct Golden: Decodable {
         var resized_height: Int
         var resized_fnv1a64: String
         var cropped: String?
+        /// Instead of `cropped`, for inputs too large to keep in base64.
+        var cropped_fnv1a64: String?
     }
     struct Dense: Decodable {
         var image: String
@@ -102,10 +120,12 @@ struct Golden: Decodable {
         var resized_fnv1a64: String
         var grid_width: Int
         var grid_height: Int
+        /// The patches `values` holds, when not all of them.
+        var patch_indices: [Int]?
         var values: [Float]
         var pooled: [Float]
     }
-    struct CroppedDense: Decodable { var image: String; var values: [Float] }
+    struct CroppedDense: Decodable { var image: String; var patch_indices: [Int]?; var values: [Float] }
     struct Positions: Decodable { var grid_height: Int; var grid_width: Int; var values: [Float] }
 
     var config: String
@@ -118,4 +138,7 @@ struct Golden: Decodable {
     var dense: [Dense]
     var dense_center_crop: CroppedDense
     var interpolated_position_embeddings: Positions
+    /// For a fixture whose weights are made by formula: each tensor's checksum in the file
+    /// transformers read (`tensor_checksums` in make_clip_fixtures.py).
+    var tensor_checksums: [String: String]?
 }

@@ -4,9 +4,9 @@
 Run from the repository root (needs torch, transformers, safetensors and pillow; the tests do not):
 
     pip install 'torch==2.13.0+cpu' transformers safetensors pillow
-    python3 Tests/Fixtures/clip/make_clip_fixtures.py ../shared/data/clip/bpe_simple_vocab_16e6.txt.gz
+    python3 Tests/Fixtures/clip/make_clip_fixtures.py ../shared/data/clip/bpe_simple_vocab_16e6.txt.gz [fixture ...]
 
-Everything is seeded, so running it again rewrites the same files. The reference for every golden is
+(naming fixtures rebuilds only those). Everything is seeded, so running it again rewrites the same files. The reference for every golden is
 `transformers` itself: the checkpoints are written with `save_pretrained`, read back with
 `CLIPModel.from_pretrained` / `CLIPTokenizer.from_pretrained` / `CLIPImageProcessorPil.from_pretrained`,
 and the goldens come from those objects, so they describe exactly what is committed.
@@ -20,6 +20,7 @@ import os
 import random
 import shutil
 import sys
+import tempfile
 
 import numpy as np
 import torch
@@ -49,7 +50,31 @@ CONFIGS = {
                     image_size=56, patch_size=14, hidden_act="gelu", layer_norm_eps=1e-6),
     ),
 }
-TOKENIZER_HOME = "tiny-quickgelu-p8"  # the other configuration links to its vocab.json and merges.txt
+TOKENIZER_HOME = "tiny-quickgelu-p8"  # the other configurations link to its vocab.json and merges.txt
+
+# Real shapes, too large to commit (the 49408-row token table alone is 25 MB in F16): their weights
+# come from `formula_weights`, which Tests/SightlineModelTests/FormulaCheckpoint.swift repeats,
+# so only config.json, preprocessor_config.json and the goldens are committed and the tests write
+# the same model.safetensors themselves. Every value is a small integer over a power of two, exact
+# in F16, so both sides write identical bytes.
+FORMULA_CONFIGS = {
+    # TinyCLIP ViT-8M/16 Text-3M (wkcn/TinyCLIP-ViT-8M-16-Text-3M-YFCC15M), shape as published in
+    # microsoft/Cream TinyCLIP/src/open_clip/model_configs/TinyCLIP-ViT-8M-16-Text-3M.json (widths,
+    # depths, text heads, patch, image size, projection) with open_clip's defaults for what that file
+    # leaves out (64-wide vision heads, MLP ratio 4, nn.GELU, LayerNorm eps 1e-5). See README.md.
+    "tinyclip-8m-16": dict(
+        storage=torch.float16,
+        projection_dim=512,
+        text=dict(hidden_size=256, intermediate_size=1024, num_hidden_layers=3, num_attention_heads=4,
+                  hidden_act="gelu", layer_norm_eps=1e-5),
+        vision=dict(hidden_size=256, intermediate_size=1024, num_hidden_layers=10, num_attention_heads=4,
+                    image_size=224, patch_size=16, hidden_act="gelu", layer_norm_eps=1e-5),
+        # One 16:9 full frame at the trained short side (a 25x14 grid) and one smaller grid (9x7).
+        dense_frames=[("frame", 160, 90, 6, 224), ("small-grid", 64, 48, 9, 112)],
+        # 512-wide patch embeddings of every patch would be megabytes of JSON: a spread subset.
+        patch_subset=8,
+    ),
+}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -271,19 +296,93 @@ def randomise(model, seed):
                 p.copy_(gain * torch.randn(p.shape, generator=g) / math.sqrt(fan_in))
 
 
+def splitmix64(x):
+    """SplitMix64's finaliser on a uint64 array (numpy wraps on overflow, as Swift's &* does)."""
+    x = x ^ (x >> np.uint64(30))
+    x = x * np.uint64(0xBF58476D1CE4E5B9)
+    x = x ^ (x >> np.uint64(27))
+    x = x * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+def formula_tensor(name, shape):
+    """The value of every element of tensor `name`: a hashed integer m in [-M, M], over 2^s.
+
+    Spread like `randomise`: layer-norm weights 1 +- 0.25 and biases +- 0.25, other biases
+    +- 0.125, embeddings +- 0.5, matrices (and the patch convolution) uniform with a standard
+    deviation near 1/sqrt(fan_in), q and k twice that, so that attention is neither flat nor one-hot.
+    """
+    count = int(np.prod(shape)) if len(shape) else 1
+    seed = np.uint64(int(fnv1a64(name.encode()), 16))
+    index = np.arange(count, dtype=np.uint64)
+    x = splitmix64(seed ^ (index * np.uint64(0x9E3779B97F4A7C15)))
+    offset = 0.0
+    if name == "logit_scale":
+        return np.full(shape, 4.625)  # exp(4.625) = 102.0
+    if "layer_norm" in name or "layrnorm" in name or "layernorm" in name:
+        bound, shift = 8, 5
+        offset = 1.0 if name.endswith("weight") else 0.0
+    elif name.endswith("bias"):
+        bound, shift = 8, 6
+    elif "patch_embedding" not in name and "embedding" in name:
+        bound, shift = 16, 5
+    else:
+        fan_in = int(np.prod(shape[1:]))
+        quarter = 0
+        while 4 ** quarter < fan_in:
+            quarter += 1
+        bound, shift = 31, quarter + 4  # 2^shift ~ sqrt(fan_in) * 31 / sqrt(3)
+        if "q_proj" in name or "k_proj" in name:
+            shift -= 1
+    m = (x % np.uint64(2 * bound + 1)).astype(np.int64) - bound
+    return (offset + m.astype(np.float64) / float(2 ** shift)).reshape(shape)
+
+
+def formula_weights(model):
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            p.copy_(torch.from_numpy(formula_tensor(name, tuple(p.shape))))
+
+
+def tensor_checksums(path):
+    """Per stored tensor: sum over elements k of (k + 1) * (the element's 16 bits), mod 2^64."""
+    from safetensors.numpy import load_file
+    sums = {}
+    for name, array in sorted(load_file(path).items()):
+        bits = array.reshape(-1).view(np.uint16).astype(np.uint64)
+        weights = np.arange(1, bits.size + 1, dtype=np.uint64)
+        sums[name] = "%016x" % int(np.sum(bits * weights, dtype=np.uint64))
+    return sums
+
+
+def patch_subset(grid_width, grid_height, count):
+    """The four corners, then evenly spaced patches: indices into the row-major grid."""
+    n = grid_width * grid_height
+    chosen = [0, grid_width - 1, n - grid_width, n - 1]
+    chosen += [(i * n) // (count - 3) + (i % grid_width) for i in range(1, count - 3)]
+    return sorted(set(min(i, n - 1) for i in chosen))
+
+
 def floats(t):
     return [round(float(v), 7) for v in t.reshape(-1).tolist()]
 
 
 def make_config(name, spec, seed, merges_for_check, encoder_for_check):
-    out = os.path.join(HERE, name)
-    if os.path.exists(out):
-        shutil.rmtree(out)
-    os.makedirs(out)
+    formula = name in FORMULA_CONFIGS
+    final = os.path.join(HERE, name)
+    if os.path.exists(final):
+        shutil.rmtree(final)
+    os.makedirs(final)
+    # A formula checkpoint is written and read back in a scratch directory; only its small files
+    # are kept in the fixture directory.
+    out = tempfile.mkdtemp(prefix="sightline-" + name + "-") if formula else final
     config = CLIPConfig(text_config=spec["text"], vision_config=spec["vision"], projection_dim=spec["projection_dim"])
     torch.manual_seed(seed)
     model = CLIPModel(config).eval()
-    randomise(model, seed)
+    if formula:
+        formula_weights(model)
+    else:
+        randomise(model, seed)
     model.to(spec["storage"]).save_pretrained(out, safe_serialization=True)
     with open(os.path.join(out, "config.json")) as f:
         cfg = json.load(f)
@@ -300,7 +399,9 @@ def make_config(name, spec, seed, merges_for_check, encoder_for_check):
         write_tokenizer_files(sys.argv[1], out)
     else:
         for f in ("vocab.json", "merges.txt"):
-            os.symlink(os.path.join("..", TOKENIZER_HOME, f), os.path.join(out, f))
+            os.symlink(os.path.join("..", TOKENIZER_HOME, f), os.path.join(final, f))
+            if formula:
+                os.symlink(os.path.join(HERE, TOKENIZER_HOME, f), os.path.join(out, f))
 
     # Everything below is read back from the files just written.
     model = CLIPModel.from_pretrained(out, dtype=torch.float32).eval()
@@ -335,11 +436,15 @@ def make_config(name, spec, seed, merges_for_check, encoder_for_check):
             assert np.array_equal(normalise(cropped, processor), out_pv), "normalisation differs from the processor"
         else:
             cropped = None
-        preprocessed.append(dict(image=spec_img["name"], resized_width=int(resized.shape[1]),
-                                 resized_height=int(resized.shape[0]),
-                                 resized_fnv1a64=fnv1a64(resized.tobytes()),
-                                 cropped=base64.b64encode(cropped.tobytes()).decode() if cropped is not None else None,
-                                 pixel_values_sum=float(out_pv.astype(np.float64).sum())))
+        entry = dict(image=spec_img["name"], resized_width=int(resized.shape[1]), resized_height=int(resized.shape[0]),
+                     resized_fnv1a64=fnv1a64(resized.tobytes()))
+        if spec.get("patch_subset"):
+            # 224x224 crops in base64 would be most of the file: their hash instead.
+            entry["cropped_fnv1a64"] = fnv1a64(cropped.tobytes()) if cropped is not None else None
+        else:
+            entry["cropped"] = base64.b64encode(cropped.tobytes()).decode() if cropped is not None else None
+        entry["pixel_values_sum"] = float(out_pv.astype(np.float64).sum())
+        preprocessed.append(entry)
         pixel_values.append(out_pv)
     golden["preprocessed"] = preprocessed
     with torch.no_grad():
@@ -347,8 +452,10 @@ def make_config(name, spec, seed, merges_for_check, encoder_for_check):
     golden["image_embeddings"] = [floats(row) for row in F.normalize(image, dim=-1)]
 
     dense = []
-    for img_name, w, h, seed_img, short_side in [("frame", 160, 90, 6, size), ("portrait", 50, 70, 7, size + patch),
-                                                 ("same-grid", 64, 64, 8, size), ("small-grid", 64, 48, 9, size - patch)]:
+    frames = spec.get("dense_frames") or [("frame", 160, 90, 6, size), ("portrait", 50, 70, 7, size + patch),
+                                          ("same-grid", 64, 64, 8, size), ("small-grid", 64, 48, 9, size - patch)]
+    subset = spec.get("patch_subset")
+    for img_name, w, h, seed_img, short_side in frames:
         arr = test_image(w, h, seed_img)
         new_w, new_h = full_frame_size(w, h, short_side, patch)
         resized = np.array(Image.fromarray(arr).resize((new_w, new_h), resample=Image.Resampling.BICUBIC))
@@ -356,14 +463,23 @@ def make_config(name, spec, seed, merges_for_check, encoder_for_check):
         patches = clearclip_dense(model, pv)[0]
         with torch.no_grad():
             pooled = model.get_image_features(pixel_values=pv, interpolate_pos_encoding=True).pooler_output
-        dense.append(dict(image=img_name, width=w, height=h, seed=seed_img, short_side=short_side,
-                          resized_width=new_w, resized_height=new_h, resized_fnv1a64=fnv1a64(resized.tobytes()),
-                          grid_width=new_w // patch, grid_height=new_h // patch, values=floats(patches),
-                          pooled=floats(F.normalize(pooled, dim=-1)[0])))
+        entry = dict(image=img_name, width=w, height=h, seed=seed_img, short_side=short_side,
+                     resized_width=new_w, resized_height=new_h, resized_fnv1a64=fnv1a64(resized.tobytes()),
+                     grid_width=new_w // patch, grid_height=new_h // patch)
+        if subset:
+            entry["patch_indices"] = patch_subset(new_w // patch, new_h // patch, subset)
+            patches = patches[entry["patch_indices"]]
+        entry["values"] = floats(patches)
+        entry["pooled"] = floats(F.normalize(pooled, dim=-1)[0])
+        dense.append(entry)
     golden["dense"] = dense
     # ClearCLIP on the centre-cropped input of the "wide" image: the trained grid, no interpolation.
     cropped_patches = clearclip_dense(model, torch.from_numpy(pixel_values[1][None]))[0]
-    golden["dense_center_crop"] = dict(image="wide", values=floats(cropped_patches))
+    if subset:
+        indices = patch_subset(size // patch, size // patch, subset)
+        golden["dense_center_crop"] = dict(image="wide", patch_indices=indices, values=floats(cropped_patches[indices]))
+    else:
+        golden["dense_center_crop"] = dict(image="wide", values=floats(cropped_patches))
 
     emb = model.vision_model.embeddings
     grid = (3, 7)
@@ -372,6 +488,13 @@ def make_config(name, spec, seed, merges_for_check, encoder_for_check):
         interp = emb.interpolate_pos_encoding(fake, grid[0] * patch, grid[1] * patch)
     golden["interpolated_position_embeddings"] = dict(grid_height=grid[0], grid_width=grid[1], values=floats(interp[0]))
 
+    if formula:
+        # What the Swift side's copy of the formula must reproduce, tensor by tensor.
+        golden["tensor_checksums"] = tensor_checksums(os.path.join(out, "model.safetensors"))
+        for f in ("config.json", "preprocessor_config.json"):
+            shutil.copyfile(os.path.join(out, f), os.path.join(final, f))
+        shutil.rmtree(out)
+
     with open(os.path.join(HERE, "goldens", name + ".json"), "w") as f:
         json.dump(golden, f, separators=(",", ":"))
         f.write("\n")
@@ -379,13 +502,19 @@ def make_config(name, spec, seed, merges_for_check, encoder_for_check):
 
 
 def main():
-    if len(sys.argv) != 2:
-        sys.exit("usage: make_clip_fixtures.py path/to/bpe_simple_vocab_16e6.txt.gz")
+    if len(sys.argv) < 2:
+        sys.exit("usage: make_clip_fixtures.py path/to/bpe_simple_vocab_16e6.txt.gz [fixture ...]")
     os.makedirs(os.path.join(HERE, "goldens"), exist_ok=True)
+    # Named fixtures only, when given: the others (and tokens.json) are left as they are.
+    only = set(sys.argv[2:])
     tokenizer = None
-    for i, (name, spec) in enumerate(CONFIGS.items()):
+    for i, (name, spec) in enumerate(list(CONFIGS.items()) + list(FORMULA_CONFIGS.items())):
+        if only and name not in only:
+            continue
         t = make_config(name, spec, 1000 + i, None, None)
         tokenizer = tokenizer or t
+    if only and TOKENIZER_HOME not in only:
+        return
 
     # Token ids, from the reference tokenizer reading the committed vocab.json and merges.txt.
     strings = token_strings()

@@ -85,6 +85,9 @@ public final class FrameQueue: @unchecked Sendable {
     private var nextStream = 0
     private var closed = false
     private var poked = false
+    /// Streams whose refresh was put off in the last batch for streams with motion: the next
+    /// batch serves them first, so a refresh waits one batch at most.
+    private var passedOver: Set<String> = []
     public let framesPerStream: Int
     private let onDrop: @Sendable (String) -> Void
     private let onStale: @Sendable (String) -> Void
@@ -193,18 +196,24 @@ public final class FrameQueue: @unchecked Sendable {
             batch.append(frame)
             taken[stream, default: []].append(frame)
         }
+        // Which round serves a stream's next frame: where something moved (or a refresh put off
+        // last time) first, then where only a refresh is due.
+        func urgent(_ stream: String, _ cost: FrameCost) -> Bool {
+            cost == .changed || (cost == .refresh && passedOver.contains(stream))
+        }
         var progress = true
         while progress, batch.count < plan.total {
             progress = false
             // Carried frames first (they are nearly free), then per round one encoded frame per
-            // stream: where something moved, then where only a refresh is due.
-            for wanted in [FrameCost.changed, .refresh] {
+            // stream, the urgent ones before the others.
+            for wantUrgent in [true, false] {
                 for stream in rotated where batch.count < plan.total {
                     while batch.count < plan.total, nextCost(stream) == .carried {
                         take(stream)
                         progress = true
                     }
-                    if encoded < plan.encoded, batch.count < plan.total, nextCost(stream) == wanted {
+                    if encoded < plan.encoded, batch.count < plan.total, let cost = nextCost(stream), cost != .carried,
+                       urgent(stream, cost) == wantUrgent {
                         take(stream)
                         encoded += 1
                         progress = true
@@ -212,6 +221,7 @@ public final class FrameQueue: @unchecked Sendable {
                 }
             }
         }
+        passedOver = Set(order.filter { nextCost($0) == .refresh })
         return batch
     }
 }

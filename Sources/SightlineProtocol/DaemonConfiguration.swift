@@ -173,6 +173,7 @@ public struct DaemonConfiguration: Sendable, Equatable {
         "SIGHTLINE_MODEL": "model.path",
         "SIGHTLINE_LOG_LEVEL": "log.level",
         "SIGHTLINE_METRICS_ADDRESS": "metrics.address",
+        "SIGHTLINE_MAX_LATENCY": "scheduler.max_latency",
     ]
 
     public mutating func apply(environment: [String: String]) throws(SightlineError) {
@@ -184,6 +185,12 @@ public struct DaemonConfiguration: Sendable, Equatable {
                 throw SightlineError(.invalidArgument, "SIGHTLINE_LOG_LEVEL must be one of \(Self.logLevels.joined(separator: ", ")), not \"\(v)\"")
             }
             logLevel = v
+        }
+        if let v = environment["SIGHTLINE_MAX_LATENCY"], !v.isEmpty {
+            guard let seconds = Double(v), (0...3600).contains(seconds) else {
+                throw SightlineError(.invalidArgument, "SIGHTLINE_MAX_LATENCY must be seconds from 0 to 3600 (0: no bound), not \"\(v)\"")
+            }
+            maxLatency = seconds
         }
         if let v = environment["SIGHTLINE_METRICS_ADDRESS"], !v.isEmpty {
             _ = try Self.parseAddress(v, field: "SIGHTLINE_METRICS_ADDRESS")

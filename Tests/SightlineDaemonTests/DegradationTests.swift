@@ -43,6 +43,20 @@ import Testing
         #expect(second.map(\.stream) == ["refresh"])
     }
 
+    @Test func aRefreshPutOffForMotionWaitsOneBatchAtMost() {
+        let queue = FrameQueue(framesPerStream: 8) { _ in }
+        let plan = BatchPlan(encoded: 2, total: 8, costs: Self.costs)
+        var refreshed: [Int] = []
+        // Two streams with motion would take both places of every batch.
+        for turn in 0..<4 {
+            queue.offer(Self.frame("moving-a", UInt64(turn)))
+            queue.offer(Self.frame("moving-b", UInt64(turn)))
+            if turn == 0 { queue.offer(Self.frame("refresh", 0, changed: false)) }
+            if queue.takeBatch(plan, deadline: Date())!.contains(where: { $0.stream == "refresh" }) { refreshed.append(turn) }
+        }
+        #expect(refreshed == [1])
+    }
+
     @Test func everyStreamsRateFallsAlike() {
         let queue = FrameQueue(framesPerStream: 4) { _ in }
         var served: [String: Int] = [:]

@@ -15,8 +15,8 @@ import Testing
         let daemon = try DaemonProcess()
         defer { daemon.cleanUp() }
         let config = daemon.directory + "/sightlined.toml"
-        try "[scheduler]\nmax_latency = 1.0\n\n[motion]\ncarry = false\n".write(toFile: config, atomically: true, encoding: .utf8)
-        let loaded = try DaemonProcess(directory: daemon.directory, arguments: ["--config", config])
+        try "[motion]\ncarry = false\n".write(toFile: config, atomically: true, encoding: .utf8)
+        let loaded = try DaemonProcess(directory: daemon.directory, arguments: ["--config", config], environment: ["SIGHTLINE_MAX_LATENCY": "1.0"])
         try await loaded.start()
         let streams = (0..<6).map { "cam\($0)" }
         let counts = try await loaded.client { client -> (first: [String: Int], second: [String: Int], drops: Int, stale: Int) in

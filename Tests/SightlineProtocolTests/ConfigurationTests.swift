@@ -180,6 +180,11 @@ import Testing
         #expect(c.socketPath == "/from/env" && c.modelPath == "/models/m" && c.logLevel == "debug" && c.metricsAddress == "[::1]:9000")
         #expect(throws: SightlineError.self) { try c.apply(environment: ["SIGHTLINE_LOG_LEVEL": "chatty"]) }
         #expect(throws: SightlineError.self) { try c.apply(environment: ["SIGHTLINE_METRICS_ADDRESS": "9000"]) }
+        try c.apply(environment: ["SIGHTLINE_MAX_LATENCY": "0.75"])
+        #expect(c.maxLatency == 0.75)
+        for bad in ["-1", "soon", "1e9"] {
+            #expect(throws: SightlineError.self) { try c.apply(environment: ["SIGHTLINE_MAX_LATENCY": bad]) }
+        }
         #expect(try DaemonConfiguration.parseAddress("[::1]:9000", field: "x") == ("::1", 9000))
     }
 

@@ -47,7 +47,7 @@ public final class CLIPModel: Sendable {
     /// The engine's workspace, one forward pass at a time. A fair lock: the live-stream
     /// scheduler asks for it again the moment it lets go, and a `ground` request (or a second
     /// caller of any kind) must still get its turn, in the order it asked.
-    private let state: FairLock<EngineState>
+    let state: FairLock<EngineState>
 
     /// Largest batch run in one forward pass; bigger requests are split so scratch memory stays bounded.
     static let maxImageBatch = 16
@@ -268,7 +268,8 @@ public final class CLIPModel: Sendable {
         }
     }
 
-    private func positions(height: Int, width: Int, state: EngineState) -> Weights {
+    /// The position table of a grid, interpolated once per grid size.
+    func positions(height: Int, width: Int, state: EngineState) -> Weights {
         let key = height << 32 | width
         if let cached = state.positions[key] { return cached }
         let positions = vision.positions(height: height, width: width)

@@ -47,4 +47,18 @@ enum PositionInterpolation {
         }
         return result
     }
+
+    /// The rows of a whole grid's table (`[1 + gridHeight * gridWidth, dim]`) for the cells of
+    /// `window`, row-major over the window, after the class position: the table a window
+    /// cut out of that grid is encoded with.
+    static func slice(_ table: UnsafePointer<Float>, gridWidth: Int, dim: Int, window: PatchWindow) -> FloatBuffer {
+        let result = FloatBuffer(count: (1 + window.cellCount) * dim)
+        let out = result.pointer
+        out.update(from: table, count: dim)
+        for row in 0..<window.height {
+            let source = table + (1 + (window.y + row) * gridWidth + window.x) * dim
+            (out + (1 + row * window.width) * dim).update(from: source, count: window.width * dim)
+        }
+        return result
+    }
 }

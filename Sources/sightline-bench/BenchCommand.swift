@@ -15,6 +15,7 @@ struct BenchCommand: AsyncParsableCommand {
             EncoderBenchmark.self,
             DaemonBenchmark.self,
             MotionBenchmark.self,
+            WindowBenchmark.self,
         ]
     )
 }

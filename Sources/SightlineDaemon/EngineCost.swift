@@ -34,8 +34,10 @@ struct EngineCost: Sendable, Equatable {
     /// encoded frames, and no more than fit in half the bound, so that a frame's wait behind
     /// the running batch and its own batch together fit in it; carried frames likewise, at
     /// most `maxCarried`. Frames older than the bound less their batch's time are stale.
+    /// Without a bound a batch holds `maxBatch` frames at most, carried or not, as before
+    /// there was one: nothing says how long a batch may take.
     func plan(maxBatch: Int, maxCarried: Int, maxLatency: Double) -> (encoded: Int, total: Int, staleAfter: Double?) {
-        guard maxLatency > 0 else { return (maxBatch, maxBatch + maxCarried, nil) }
+        guard maxLatency > 0 else { return (maxBatch, maxBatch, nil) }
         let half = maxLatency / 2
         let e = encoded.map { $0 > 0 ? max(1, min(maxBatch, Int(half / $0))) : maxBatch } ?? maxBatch
         let c = carried.map { $0 > 0 ? max(1, min(maxCarried, Int(half / $0))) : maxCarried } ?? maxCarried

@@ -98,7 +98,8 @@ import Testing
         var fast = EngineCost()
         fast.record(encoded: 8, carried: 0, seconds: 0.08)
         #expect(fast.plan(maxBatch: 8, maxCarried: 32, maxLatency: 1.5).encoded == 8)
-        #expect(fast.plan(maxBatch: 8, maxCarried: 32, maxLatency: 0).staleAfter == nil)
+        let unbounded = fast.plan(maxBatch: 8, maxCarried: 32, maxLatency: 0)
+        #expect(unbounded.staleAfter == nil && unbounded.encoded == 8 && unbounded.total == 8)
         // An engine slower than the bound itself still grounds one frame at a time.
         var slow = EngineCost()
         slow.record(encoded: 1, carried: 0, seconds: 5)

@@ -146,6 +146,8 @@ final class DaemonProcess {
 
     struct Totals {
         var frames = 0, processed = 0, carried = 0, dropped = 0
+        /// Streams that have grounded at least one frame.
+        var grounding = 0
         /// The daemon's own percentiles, capture to grounded, over each stream's last 512
         /// frames: the worst stream's, in seconds.
         var groundedP50 = Double.nan, groundedP99 = Double.nan
@@ -159,7 +161,18 @@ final class DaemonProcess {
             let p50 = streams.compactMap { $0["latency_ms"]?["p50"]?.doubleValue }.max() ?? .nan
             let p99 = streams.compactMap { $0["latency_ms"]?["p99"]?.doubleValue }.max() ?? .nan
             return Totals(frames: sum("frames"), processed: sum("processed"), carried: sum("carried"), dropped: sum("drops"),
+                          grounding: streams.filter { ($0["processed"]?.intValue ?? 0) > 0 }.count,
                           groundedP50: p50 / 1000, groundedP99: p99 / 1000)
+        }
+    }
+
+    /// Waits until each of `streams` streams has grounded a frame (the model loaded, the text
+    /// embeddings computed, the first frames encoded), at most `timeout` seconds, so that a
+    /// step's warm-up starts from a running daemon whatever the model's start-up costs.
+    func waitUntilGrounding(streams: Int, timeout: Double = 180) async throws {
+        let start = Date()
+        while try await totals().grounding < streams, Date().timeIntervalSince(start) < timeout {
+            try await Task.sleep(for: .milliseconds(500))
         }
     }
 

@@ -16,6 +16,7 @@ struct BenchCommand: AsyncParsableCommand {
             DaemonBenchmark.self,
             MotionBenchmark.self,
             WindowBenchmark.self,
+            CamerasBenchmark.self,
         ]
     )
 }

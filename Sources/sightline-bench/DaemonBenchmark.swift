@@ -9,10 +9,6 @@ import SightlineMedia
 import SightlineModel
 import SightlineProtocol
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// `sightline-bench daemon`: the real `sightlined` process with N looping file streams at
 /// `fps` and `queries` standing queries, N rising until frames are dropped. Measures the
 /// frames per second it sustains, the latency from frame capture to the event line read by a
@@ -56,14 +52,12 @@ struct DaemonBenchmark: AsyncParsableCommand {
 
     mutating func run() async throws {
         print(MachineDescription.line)
+        DaemonProcess.cleanUpOnInterrupt()
         model = try RandomCheckpoint.resolve(model)
-        let daemon = Self.productsDirectory + "/sightlined"
-        guard FileManager.default.isExecutableFile(atPath: daemon) else {
-            throw ValidationError("no sightlined next to this benchmark (\(daemon)): build it first with `swift build -c release --product sightlined`")
-        }
+        _ = try DaemonProcess.executable()
         let counts = streams.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
         guard !counts.isEmpty, counts.allSatisfy({ $0 > 0 }) else { throw ValidationError("--streams: a list of positive counts, e.g. 1,2,4") }
-        let texts = (0..<queries).map { Self.texts[$0 % Self.texts.count] + ($0 >= Self.texts.count ? " \($0)" : "") }
+        let texts = DaemonProcess.queryTexts(queries, from: Self.texts)
         print("sightline-bench daemon: model \(model), clip \(clip), \(queries) queries, \(fps) fps per stream, \(Int(seconds)) s per step")
 
         let ceiling = try await engineCeiling(texts: texts)
@@ -140,100 +134,35 @@ struct DaemonBenchmark: AsyncParsableCommand {
     }
 
     func measure(streams n: Int, texts: [String]) async throws -> StepResult {
-        var template = Array("/tmp/sightline-bench-XXXXXX".utf8CString)
-        guard mkdtemp(&template) != nil else { throw SightlineError(.system, "mkdtemp failed") }
-        let directory = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let socket = directory + "/sightline.sock"
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Self.productsDirectory + "/sightlined")
-        process.arguments = ["--socket", socket, "--state-dir", directory + "/state", "--model", model, "--log-level", "warning"]
-        var environment = ProcessInfo.processInfo.environment
-        environment["SIGHTLINE_CONFIG"] = "/dev/null"
-        process.environment = environment
-        process.standardError = FileHandle(forWritingAtPath: "/dev/null")
-        try process.run()
-        defer {
-            if process.isRunning {
-                process.terminate()
-                process.waitUntilExit()
-            }
-        }
-        for _ in 0..<600 {
-            if (try? await DaemonClient.withConnection(socketPath: socket) { _ in true }) == true { break }
-            try await Task.sleep(for: .milliseconds(50))
-        }
+        let daemon = try await DaemonProcess(model: model)
+        defer { daemon.stop() }
         let latencies = LatencyLog()
-        let subscriber = Task {
-            try await DaemonClient.withConnection(socketPath: socket) { client in
-                _ = try await client.request(.subscribe(Subscription(detail: .rle, status: false)))
-                while let event = try await client.nextEvent() {
-                    let received = Date()
-                    if let t = event["time"]?.stringValue, let time = WireTime.parse(t) { latencies.add(received.timeIntervalSince(time)) }
-                }
-            }
-        }
+        let subscriber = daemon.subscribe(into: latencies)
         defer { subscriber.cancel() }
-        try await DaemonClient.withConnection(socketPath: socket) { client in
-            for text in texts { _ = try await client.request(.queryAdd(QuerySpec(text: text))) }
-            for i in 0..<n { _ = try await client.request(.streamAdd(StreamSpec(id: "s\(i)", uri: clip, fps: fps, loop: true))) }
-        }
+        try await daemon.add(queries: texts, streams: (0..<n).map { StreamSpec(id: "s\($0)", uri: clip, fps: fps, loop: true) })
         try await Task.sleep(for: .seconds(5))
-        func totals() async throws -> (processed: Int, dropped: Int, groundedP50: Double, groundedP99: Double) {
-            try await DaemonClient.withConnection(socketPath: socket) { client in
-                let streams = try await client.request(.status)["streams"]?.arrayValue ?? []
-                // The daemon's own percentiles, capture to grounded, over each stream's last 512 frames: the worst stream's.
-                let p50 = streams.compactMap { $0["latency_ms"]?["p50"]?.doubleValue }.max() ?? .nan
-                let p99 = streams.compactMap { $0["latency_ms"]?["p99"]?.doubleValue }.max() ?? .nan
-                return (streams.reduce(0) { $0 + ($1["processed"]?.intValue ?? 0) }, streams.reduce(0) { $0 + ($1["drops"]?.intValue ?? 0) },
-                        p50 / 1000, p99 / 1000)
-            }
-        }
-        let before = try await totals()
+        let before = try await daemon.totals()
         latencies.reset()
-        let rssStart = Self.residentMiB(pid: process.processIdentifier)
+        let rssStart = daemon.residentMiB
         var rssMax = rssStart
         let start = Date()
         var timeline: [String] = []
         while Date().timeIntervalSince(start) < seconds {
             try await Task.sleep(for: .seconds(1))
-            let rss = Self.residentMiB(pid: process.processIdentifier)
+            let rss = daemon.residentMiB
             rssMax = max(rssMax, rss)
             // Long runs show the trend, to tell growth from warm-up.
             let second = Int(Date().timeIntervalSince(start).rounded())
             if seconds >= 120, second % 60 == 0, timeline.count < second / 60 { timeline.append(String(format: "%d s %.0f", second, rss)) }
         }
         if !timeline.isEmpty { print("  rss MiB over the run (\(n) streams): " + timeline.joined(separator: ", ")) }
-        let after = try await totals()
+        let after = try await daemon.totals()
         let elapsed = Date().timeIntervalSince(start)
-        let rssEnd = Self.residentMiB(pid: process.processIdentifier)
+        let rssEnd = daemon.residentMiB
         let sorted = latencies.all.sorted()
-        func percentile(_ p: Double) -> Double {
-            sorted.isEmpty ? .nan : sorted[min(sorted.count - 1, max(0, Int((p / 100 * Double(sorted.count)).rounded(.up)) - 1))]
-        }
         return StepResult(sustained: Double(after.processed - before.processed) / elapsed, dropped: after.dropped - before.dropped,
-                      p50: percentile(50), p99: percentile(99), groundedP50: after.groundedP50, groundedP99: after.groundedP99, events: sorted.count, rssStart: rssStart, rssEnd: rssEnd, rssMax: rssMax)
+                          p50: LatencyLog.percentile(50, of: sorted), p99: LatencyLog.percentile(99, of: sorted),
+                          groundedP50: after.groundedP50, groundedP99: after.groundedP99, events: sorted.count,
+                          rssStart: rssStart, rssEnd: rssEnd, rssMax: rssMax)
     }
-
-    static func residentMiB(pid: Int32) -> Double {
-        guard let text = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
-              let line = text.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
-              let kib = Double(line.split(whereSeparator: { $0 == " " || $0 == "\t" })[1])
-        else { return .nan }
-        return kib / 1024
-    }
-
-    /// `sightlined` is built next to this executable.
-    static var productsDirectory: String {
-        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-        return (exe as NSString).deletingLastPathComponent
-    }
-}
-
-final class LatencyLog: @unchecked Sendable {
-    private let lock = NSLock()
-    private var values: [Double] = []
-    func add(_ v: Double) { lock.withLock { values.append(v) } }
-    func reset() { lock.withLock { values.removeAll() } }
-    var all: [Double] { lock.withLock { values } }
 }

@@ -35,6 +35,8 @@ public final class PipelineGrounder: BatchGrounder {
     let carry: Carry
     let logger: Logger
     private var grounders: [String: (grounder: StreamGrounder, queries: [GroundingQuery])] = [:]
+    /// Every stream's grounder shares the model and the settings, so the text embeddings too.
+    private let texts = TextEmbeddingCache()
     /// The ids of every standing query, as of the last `update(queries:)`; nil until then.
     private var defined: Set<String>?
     /// Each stream's last encoded frame: its embeddings, size and capture time.
@@ -145,7 +147,7 @@ public final class PipelineGrounder: BatchGrounder {
             }
             return existing.grounder
         }
-        let grounder = try StreamGrounder(stream: stream, model: model, settings: base, queries: wanted, logger: logger)
+        let grounder = try StreamGrounder(stream: stream, model: model, settings: base, queries: wanted, texts: texts, logger: logger)
         grounders[stream] = (grounder, wanted)
         return grounder
     }

@@ -33,11 +33,11 @@ public final class StreamGrounder: Sendable {
     private let extractor: MaskExtractor
     private let probabilities: QueryProbabilities
     private let state: Mutex<State>
+    private let texts: TextEmbeddingCache
 
     struct State {
         var queries: [GroundingQuery] = []
         var linker: TubeLinker
-        var textCache: [String: [Float]] = [:]
         var classes: EmbeddingMatrix?
         /// Each query's class (its text's row in `classes`), and how many rows are query texts.
         var queryClass: [Int] = []
@@ -47,12 +47,13 @@ public final class StreamGrounder: Sendable {
     }
 
     public init(stream: String, model: CLIPModel, settings: GroundingSettings = GroundingSettings(),
-                queries: [GroundingQuery] = [], logger: Logger) throws {
+                queries: [GroundingQuery] = [], texts: TextEmbeddingCache = TextEmbeddingCache(), logger: Logger) throws {
         try settings.validate()
         self.stream = stream
         self.model = model
         self.settings = settings
         self.logger = logger
+        self.texts = texts
         extractor = try MaskExtractor(parameters: settings.masks)
         probabilities = try QueryProbabilities(logitScale: model.info.logitScale, contrastWithOtherQueries: settings.contrastWithOtherQueries)
         state = Mutex(State(linker: try TubeLinker(stream: stream, parameters: settings.tubes)))
@@ -81,14 +82,13 @@ public final class StreamGrounder: Sendable {
             var distinct: [String] = []
             for q in new where !distinct.contains(q.text) { distinct.append(q.text) }
             let texts = distinct + settings.backgroundWords.filter { !distinct.contains($0) }
-            let missing = Array(Set(texts.filter { state.textCache[$0] == nil })).sorted()
-            if !missing.isEmpty {
+            let cache = try self.texts.embeddings(of: texts) { missing in
                 let prompts = missing.flatMap { PromptEnsemble.prompts(for: $0, templates: settings.templates) }
                 let encoded = try model.encodeTexts(prompts)
                 let n = settings.templates.count
-                for (i, text) in missing.enumerated() {
+                return try missing.indices.map { i in
                     let rows = Array(encoded.values[(i * n * encoded.dim)..<((i + 1) * n * encoded.dim)])
-                    state.textCache[text] = try PromptEnsemble.combine(rows: rows, count: n, dimension: encoded.dim)
+                    return try PromptEnsemble.combine(rows: rows, count: n, dimension: encoded.dim)
                 }
             }
             var events: [MatchEvent] = []
@@ -97,9 +97,6 @@ public final class StreamGrounder: Sendable {
             for old in state.queries where !new.contains(old) {
                 events += state.linker.remove(query: old.id, reason: stillDefined.contains(old.id) ? .queryReconfigured : .queryRemoved)
             }
-            let keep = Set(texts)
-            state.textCache = state.textCache.filter { keep.contains($0.key) }
-            let cache = state.textCache
             state.classes = texts.isEmpty ? nil
                 : EmbeddingMatrix(rows: texts.count, dim: model.info.embedDim, values: texts.flatMap { cache[$0]! })
             state.queryClass = new.map { q in distinct.firstIndex(of: q.text)! }

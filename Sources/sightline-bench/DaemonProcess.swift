@@ -129,6 +129,10 @@ final class DaemonProcess {
         }
     }
 
+    func remove(stream id: String) async throws {
+        try await DaemonClient.withConnection(socketPath: socket) { client in _ = try await client.request(.streamRemove(id: id)) }
+    }
+
     /// A subscriber that takes every event with RLE masks and logs, for each event line, the
     /// time from its frame's capture (`time`) to the line read here. Cancel the task to stop.
     func subscribe(into latencies: LatencyLog) -> Task<Void, any Error> {

@@ -1,5 +1,6 @@
 import Foundation
 import SightlineCore
+import SightlineModel
 
 /// Writes a CLIP checkpoint in the Hugging Face layout with random weights and the shapes of
 /// a published architecture, so that benchmarks measure real shapes without real weights
@@ -148,28 +149,12 @@ struct RandomCheckpoint {
         return t
     }
 
-    /// safetensors: an 8-byte little-endian header length, a JSON header naming each
-    /// tensor's dtype, shape and byte range, then the data (F16 here).
+    /// Weights drawn in tensor order from one seed, F16.
     private func writeWeights(to path: String) throws {
-        var header: [String: Any] = ["__metadata__": ["format": "pt"]]
-        var offset = 0
         let list = tensors
-        for (name, shape, _) in list {
-            let bytes = shape.reduce(1, *) * 2
-            header[name] = ["dtype": "F16", "shape": shape, "data_offsets": [offset, offset + bytes]]
-            offset += bytes
-        }
-        var json = try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])
-        while json.count % 8 != 0 { json.append(0x20) }
-        guard FileManager.default.createFile(atPath: path, contents: nil), let file = FileHandle(forWritingAtPath: path) else {
-            throw SightlineError(.system, "cannot write the random checkpoint", context: ["file": path])
-        }
-        defer { try? file.close() }
-        var length = UInt64(json.count).littleEndian
-        try file.write(contentsOf: Data(bytes: &length, count: 8))
-        try file.write(contentsOf: json)
         var rng = SeededRandom(seed: 0x5EED_C11B)
-        for (_, shape, fill) in list {
+        try SafeTensorsWriter.writeF16(list.map { ($0.0, $0.1) }, to: path) { i in
+            let (_, shape, fill) = list[i]
             let count = shape.reduce(1, *)
             var values = [Float16](repeating: 0, count: count)
             switch fill {
@@ -178,7 +163,7 @@ struct RandomCheckpoint {
             case .zeros: break
             case .value(let v): for i in 0..<count { values[i] = Float16(v) }
             }
-            try values.withUnsafeBytes { try file.write(contentsOf: Data($0)) }
+            return values
         }
     }
 }

@@ -37,7 +37,7 @@ enum FormulaCheckpoint {
                                  context: ["fixture": fixture, "differ": wrong.prefix(5).joined(separator: ","),
                                            "not made": missing.sorted().prefix(5).joined(separator: ",")])
         }
-        try write(zip(list, values).map { ($0.name, $0.shape, $1) }, to: partial + "/model.safetensors")
+        try SafeTensorsWriter.writeF16(list.map { ($0.name, $0.shape) }, to: partial + "/model.safetensors") { values[$0] }
         try? fm.removeItem(atPath: directory)
         do {
             try fm.moveItem(atPath: partial, toPath: directory)
@@ -127,23 +127,4 @@ enum FormulaCheckpoint {
         bytes.reduce(0xCBF2_9CE4_8422_2325) { ($0 ^ UInt64($1)) &* 0x100_0000_01B3 }
     }
 
-    /// safetensors: an 8-byte little-endian header length, the JSON header, then the F16 data.
-    static func write(_ tensors: [(String, [Int], [Float16])], to path: String) throws {
-        var header: [String: Any] = ["__metadata__": ["format": "pt"]]
-        var offset = 0
-        for (name, shape, values) in tensors {
-            header[name] = ["dtype": "F16", "shape": shape, "data_offsets": [offset, offset + 2 * values.count]]
-            offset += 2 * values.count
-        }
-        var json = try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])
-        while json.count % 8 != 0 { json.append(0x20) }
-        guard FileManager.default.createFile(atPath: path, contents: nil), let file = FileHandle(forWritingAtPath: path) else {
-            throw SightlineError(.system, "cannot write the fixture's weights", context: ["file": path])
-        }
-        defer { try? file.close() }
-        var length = UInt64(json.count).littleEndian
-        try file.write(contentsOf: Data(bytes: &length, count: 8))
-        try file.write(contentsOf: json)
-        for (_, _, values) in tensors { try values.withUnsafeBytes { try file.write(contentsOf: Data($0)) } }
-    }
 }

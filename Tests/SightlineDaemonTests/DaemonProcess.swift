@@ -69,9 +69,11 @@ final class DaemonProcess: @unchecked Sendable {
         process.arguments = ["--socket", socket, "--state-dir", stateDirectory, "--log-level", "debug"] + extraArguments
         var environment = ProcessInfo.processInfo.environment
         environment["SIGHTLINE_CONFIG"] = "/dev/null"
-        // No latency bound unless a test asks for one: a debug build on a busy machine would
-        // otherwise skip frames that these tests count on (EvenDegradationTests sets one).
-        environment["SIGHTLINE_MAX_LATENCY"] = "0"
+        // A generous latency bound: the default (1.5 s) would make a debug build on a busy
+        // machine skip frames that these tests count on, and none would let its batches grow
+        // long enough to delay the engine's turns (query changes, the watchdog) by seconds.
+        // EvenDegradationTests sets its own.
+        environment["SIGHTLINE_MAX_LATENCY"] = "5"
         environment.merge(extraEnvironment) { _, new in new }
         process.environment = environment
         _ = FileManager.default.createFile(atPath: logFile, contents: nil)

@@ -48,7 +48,14 @@ import Testing
         #expect(motion["last_change"]?.stringValue.flatMap { WireTime.parse($0) } != nil, "\(motion)")
 
         // The scheduler's view of the engine, learnt from the frames grounded so far.
-        let status = try await daemon.client { try await $0.request(.status) }
+        // (Published at the engine's first turn after a batch: a loaded machine may still be
+        // grounding the first one.)
+        var status = try await daemon.client { try await $0.request(.status) }
+        let deadline = ContinuousClock.now + .seconds(60)
+        while status["engine"]?["encode_ms"]?.doubleValue == nil, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(200))
+            status = try await daemon.client { try await $0.request(.status) }
+        }
         let engine = try #require(status["engine"]?.objectValue, "\(status)")
         #expect((engine["encode_ms"]?.doubleValue ?? 0) > 0, "\(engine)")
         #expect((1...8).contains(engine["encoded_per_batch"]?.intValue ?? 0), "\(engine)")

@@ -31,6 +31,8 @@ let package = Package(
 
         // MARK: Model engine
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        // oneDNN's int8 and bf16 matrix products (Debian's libdnnl-dev has no pkg-config file).
+        .systemLibrary(name: "CDNNL", providers: [.apt(["libdnnl-dev"])]),
         // The element-wise kernels between the matrix products: hot loops over raw buffers whose
         // callers check sizes once at entry. The only code built without runtime checks.
         .target(name: "SightlineKernels", swiftSettings: [.unsafeFlags(["-Ounchecked"])]),
@@ -40,6 +42,7 @@ let package = Package(
                 "SightlineCore",
                 "SightlineKernels",
                 "COpenBLAS",
+                "CDNNL",
                 .product(name: "Logging", package: "swift-log"),
             ],
             // Optimised even in debug builds, so that the parity tests stay fast, but with every

@@ -57,13 +57,14 @@ extension CLIPModel {
             maxPositions: config.maxPositions, eosTokenId: config.eosTokenId)
         let vision = VisionTower(
             config: config.vision, patchSize: p, side: config.gridSize,
-            patchEmbedding: buffer(v * 3 * p * p, scale: 1 / Float(3 * p * p).squareRoot()),
+            patchEmbedding: Linear(weight: buffer(v * 3 * p * p, scale: 1 / Float(3 * p * p).squareRoot()), bias: nil,
+                                   inputs: 3 * p * p, outputs: v),
             classEmbedding: buffer(v, scale: 0.02),
             positionEmbedding: buffer((config.gridSize * config.gridSize + 1) * v, scale: 0.02),
             preNorm: norm(v, config.vision.layerNormEps), postNorm: norm(v, config.vision.layerNormEps),
             encoder: encoder(config.vision), projection: linear(config.projectionDim, v, bias: false))
         return try CLIPModel(
-            name: "random ViT-B/\(p)", directory: "", config: config, tokenizer: nil, text: text, vision: vision,
+            name: "random ViT-B/\(p)", directory: "", configuration: config, tokenizer: nil, text: text, vision: vision,
             preprocessor: ImagePreprocessor(configuration: .defaults(imageSize: config.imageSize)),
             logitScale: 100, storage: "F32", threads: threads)
     }
@@ -87,19 +88,19 @@ extension CLIPModel {
         return Double(text.config.layers) * (2 * n * d * (4 * d + 2 * m) + 4 * n * n * d) + 2 * d * Double(info.embedDim)
     }
 
-    /// Bytes of F32 weights each tower holds.
+    /// Bytes of weights each tower holds, in the precision its linear layers run at.
     public var weightBytes: (vision: Int, text: Int) {
-        func encoder(_ e: TransformerEncoder) -> Int {
+        func floats(_ e: TransformerEncoder) -> Int {
             e.layers.reduce(0) { total, l in
-                total + [l.norm1.gamma, l.norm1.beta, l.qkv.weight, l.qkv.bias!, l.out.weight, l.out.bias!, l.norm2.gamma,
-                         l.norm2.beta, l.fc1.weight, l.fc1.bias!, l.fc2.weight, l.fc2.bias!].reduce(0) { $0 + $1.count }
+                total + [l.norm1.gamma, l.norm1.beta, l.qkv.bias!, l.out.bias!, l.norm2.gamma, l.norm2.beta, l.fc1.bias!, l.fc2.bias!]
+                    .reduce(0) { $0 + $1.count }
             }
         }
-        let vision = encoder(self.vision.encoder) + self.vision.patchEmbedding.count + self.vision.positionEmbedding.count
-            + self.vision.projection.weight.count
-        let text = encoder(self.text.encoder) + self.text.tokenEmbedding.rows * self.text.tokenEmbedding.columns
-            + self.text.positionEmbedding.count + self.text.projection.weight.count
-        return (vision * 4, text * 4)
+        let vision = 4 * (floats(self.vision.encoder) + self.vision.positionEmbedding.count)
+            + self.vision.linears.reduce(0) { $0 + $1.weightBytes }
+        let text = 4 * (floats(self.text.encoder) + self.text.tokenEmbedding.rows * self.text.tokenEmbedding.columns
+            + self.text.positionEmbedding.count) + self.text.linears.reduce(0) { $0 + $1.weightBytes }
+        return (vision, text)
     }
 }
 

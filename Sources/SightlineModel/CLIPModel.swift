@@ -29,6 +29,12 @@ public struct ModelInfo: Sendable, Equatable {
     public var weightsDType: String
     /// Compute threads the engine runs.
     public var threads: Int
+    /// The precision the linear layers run at, and why it was chosen.
+    public var precision: Precision = .fp32
+    public var precisionReason: String = "fp32 was asked for"
+    /// The CPU's features that decide the kernels (AVX2, VNNI, BF16...), and oneDNN's kernel family.
+    public var cpuFeatures: [String] = CPUFeatures.current.names
+    public var kernels: String = "OpenBLAS"
 }
 
 /// A CLIP checkpoint loaded for inference on the CPU: the text and vision towers, the tokenizer
@@ -39,6 +45,7 @@ public struct ModelInfo: Sendable, Equatable {
 /// after another, in the order they were made.
 public final class CLIPModel: Sendable {
     public let info: ModelInfo
+    let configuration: CLIPConfiguration
     let tokenizer: CLIPTokenizer?
     let text: TextTower
     let vision: VisionTower
@@ -66,7 +73,11 @@ public final class CLIPModel: Sendable {
     /// Loads the Hugging Face checkpoint in `directory`: `config.json`, `model.safetensors`,
     /// `vocab.json` + `merges.txt` (or `tokenizer.json`), and `preprocessor_config.json` if present.
     /// `threads` is the number of compute threads (default: the number of cores).
-    public convenience init(directory: String, threads: Int?, logger: Logger) throws {
+    ///
+    /// `precision` is the precision of the linear layers (`Precision`); `auto` and an explicit
+    /// lower precision encode `check` at fp32 and at the candidate to see that they agree.
+    public convenience init(directory: String, threads: Int?, precision: PrecisionSetting = .fixed(.fp32),
+                            check: PrecisionCheck? = nil, logger: Logger) throws {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
             throw SightlineError(.fileNotFound, "the model directory does not exist", context: ["file": directory])
@@ -104,20 +115,25 @@ public final class CLIPModel: Sendable {
         let storage = file.tensors["vision_model.embeddings.patch_embedding.weight"]?.dtypeName ?? "F32"
 
         let name = config.recordedName ?? (directory as NSString).lastPathComponent
-        try self.init(name: name, directory: directory, config: config, tokenizer: tokenizer, text: text, vision: vision,
-                      preprocessor: preprocessor, logitScale: logitScale, storage: storage, threads: threads)
+        let reference = try CLIPModel(name: name, directory: directory, configuration: config, tokenizer: tokenizer, text: text,
+                                      vision: vision, preprocessor: preprocessor, logitScale: logitScale, storage: storage,
+                                      threads: threads, precision: .fp32, precisionReason: "fp32 was asked for")
+        let chosen = try reference.choosing(precision, check: check, logger: logger)
+        self.init(sharing: chosen, precisionReason: chosen.info.precisionReason)
         logger.info("loaded CLIP model", metadata: [
             "model": "\(name)", "directory": "\(directory)", "vision": "ViT \(config.vision.layers)x\(config.vision.hiddenSize)/\(config.patchSize)",
             "image_size": "\(config.imageSize)", "weights": "\(storage)", "threads": "\(info.threads)",
-            "test_model": "\(config.isTestModel)",
+            "precision": "\(info.precision.rawValue)", "precision_reason": "\(info.precisionReason)", "kernels": "\(info.kernels)",
+            "cpu": "\(info.cpuFeatures.joined(separator: " "))", "test_model": "\(config.isTestModel)",
         ])
         if config.isTestModel {
             logger.warning("this is a tiny randomly initialised test model: its matches mean nothing", metadata: ["model": "\(name)"])
         }
     }
 
-    init(name: String, directory: String, config: CLIPConfiguration, tokenizer: CLIPTokenizer?, text: TextTower, vision: VisionTower,
-         preprocessor: ImagePreprocessor, logitScale: Float, storage: String, threads: Int?) throws {
+    init(name: String, directory: String, configuration config: CLIPConfiguration, tokenizer: CLIPTokenizer?, text: TextTower,
+         vision: VisionTower, preprocessor: ImagePreprocessor, logitScale: Float, storage: String, threads: Int?,
+         precision: Precision = .fp32, precisionReason: String = "fp32 was asked for") throws {
         let threadCount = threads ?? ProcessInfo.processInfo.activeProcessorCount
         guard threadCount >= 1 else {
             throw SightlineError(.invalidArgument, "the engine needs at least one thread", context: ["threads": "\(threadCount)"])
@@ -125,6 +141,7 @@ public final class CLIPModel: Sendable {
         // Each compute thread calls OpenBLAS on its own share; OpenBLAS's own threads would only
         // compete with them for the same cores.
         COpenBLAS_setThreads(1)
+        configuration = config
         self.tokenizer = tokenizer
         self.text = text
         self.vision = vision
@@ -136,7 +153,23 @@ public final class CLIPModel: Sendable {
             embedDim: config.projectionDim, logitScale: logitScale, isTestModel: config.isTestModel,
             contextLength: config.maxPositions, visionWidth: config.vision.hiddenSize, visionLayers: config.vision.layers,
             textWidth: config.text.hiddenSize, textLayers: config.text.layers, activation: config.vision.activation.rawValue,
-            weightsDType: storage, threads: threadCount)
+            weightsDType: storage, threads: threadCount, precision: precision, precisionReason: precisionReason,
+            kernels: precision == .fp32 ? "OpenBLAS" : "oneDNN \(OneDNN.shared.isaName)")
+    }
+
+    /// Another handle on `other`'s engine (its threads, workspace and weights), with another
+    /// account of why it runs at its precision.
+    init(sharing other: CLIPModel, precisionReason: String) {
+        var info = other.info
+        info.precisionReason = precisionReason
+        self.info = info
+        configuration = other.configuration
+        tokenizer = other.tokenizer
+        text = other.text
+        vision = other.vision
+        preprocessor = other.preprocessor
+        pool = other.pool
+        state = other.state
     }
 
     // MARK: Text

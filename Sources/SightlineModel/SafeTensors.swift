@@ -86,10 +86,20 @@ final class SafeTensorsFile: @unchecked Sendable {
     /// Drops the resident pages that lie wholly inside a tensor whose values were copied out.
     /// The mapping is private and read-only, so the pages are simply read again if touched.
     func release(_ entry: TensorEntry) {
+        release(offset: entry.offset, byteCount: entry.byteCount)
+    }
+
+    /// The same for values read in place (F32) that a converted copy has replaced.
+    func release(_ pointer: UnsafeRawPointer, byteCount: Int) {
+        guard let base, pointer >= UnsafeRawPointer(base), pointer + byteCount <= UnsafeRawPointer(base) + size else { return }
+        release(offset: pointer - UnsafeRawPointer(base), byteCount: byteCount)
+    }
+
+    private func release(offset: Int, byteCount: Int) {
         guard let base else { return }
         let page = Int(sysconf(Int32(_SC_PAGESIZE)))
-        let start = (entry.offset + page - 1) / page * page
-        let end = (entry.offset + entry.byteCount) / page * page
+        let start = (offset + page - 1) / page * page
+        let end = (offset + byteCount) / page * page
         if end > start { madvise(base + start, end - start, MADV_DONTNEED) }
     }
 

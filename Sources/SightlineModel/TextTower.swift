@@ -30,6 +30,16 @@ struct TextTower: Sendable {
             eosTokenId: config.eosTokenId)
     }
 
+    /// The tower with its linear layers in `precision` (the token table stays as stored: it is
+    /// read one row per token, not multiplied).
+    func converted(to precision: Precision) throws -> TextTower {
+        TextTower(config: config, tokenEmbedding: tokenEmbedding, positionEmbedding: positionEmbedding,
+                  encoder: try encoder.converted(to: precision), finalNorm: finalNorm, projection: try projection.converted(to: precision),
+                  maxPositions: maxPositions, eosTokenId: eosTokenId)
+    }
+
+    var linears: [Linear] { [projection] + encoder.layers.flatMap(\.linears) }
+
     /// Projected, L2-normalised embeddings of token sequences (each at most `maxPositions` long),
     /// written row by row to `output` ([sequences.count, projection]).
     func encode(_ sequences: [[Int32]], output: UnsafeMutablePointer<Float>, workspace: Workspace, pool: ComputePool) {
@@ -60,7 +70,8 @@ struct TextTower: Sendable {
             }
             finalNorm.apply(rows: 1, dim: d, input: x + (b * tokens + position) * d, output: pooled + b * d)
         }
-        projection.multiply(rows: batch, input: pooled, inputStride: d, output: output, outputStride: projection.outputs)
+        projection.apply(rows: batch, input: pooled, inputStride: d, output: output, outputStride: projection.outputs,
+                         accumulate: false, activation: nil, scratch: workspace.products[0])
         Kernels.l2Normalize(rows: batch, dim: projection.outputs, data: output)
     }
 }

@@ -17,22 +17,6 @@ func matmul(
         alpha, a, blasint(lda), b, blasint(ldb), accumulate ? 1 : 0, c, blasint(ldc))
 }
 
-/// A fully connected layer in PyTorch's layout: weight [outputs, inputs], optional bias.
-struct Linear: Sendable {
-    let weight: Weights
-    let bias: Weights?
-    let inputs: Int
-    let outputs: Int
-
-    /// `output[rows, outputs] (+)= input[rows, inputs] · weightᵀ`; the bias is added separately so
-    /// it can share a pass with whatever follows.
-    @inline(__always)
-    func multiply(rows: Int, input: UnsafePointer<Float>, inputStride: Int, output: UnsafeMutablePointer<Float>, outputStride: Int, accumulate: Bool = false) {
-        matmul(rows: rows, columns: outputs, inner: inputs, input, inputStride, weight.pointer, inputs, transposeB: true,
-               output, outputStride, accumulate: accumulate)
-    }
-}
-
 struct LayerNormWeights: Sendable {
     let gamma: Weights
     let beta: Weights
@@ -53,6 +37,13 @@ struct EncoderLayer: Sendable {
     let norm2: LayerNormWeights
     let fc1: Linear
     let fc2: Linear
+
+    func converted(to precision: Precision) throws -> EncoderLayer {
+        EncoderLayer(norm1: norm1, qkv: try qkv.converted(to: precision), out: try out.converted(to: precision), norm2: norm2,
+                     fc1: try fc1.converted(to: precision), fc2: try fc2.converted(to: precision))
+    }
+
+    var linears: [Linear] { [qkv, out, fc1, fc2] }
 }
 
 /// Scratch memory for one forward pass, grown on demand and reused between passes.
@@ -66,6 +57,8 @@ final class Workspace: @unchecked Sendable {
     private(set) var sums: [FloatBuffer] = []
     /// Image patches unrolled for the patch-embedding product ([patches, 3 * patch * patch]).
     private(set) var patches = FloatBuffer(count: 0)
+    /// One per compute thread, for the int8 and bf16 products.
+    private(set) var products: [ProductScratch] = []
 
     func reservePatches(_ count: Int) {
         if patches.count < count { patches = FloatBuffer(count: count) }
@@ -83,6 +76,7 @@ final class Workspace: @unchecked Sendable {
         if scores.count != threads {
             scores = (0..<threads).map { _ in FloatBuffer(count: 0) }
             sums = (0..<threads).map { _ in FloatBuffer(count: 0) }
+            products = (0..<threads).map { _ in ProductScratch() }
         }
         for i in 0..<threads {
             grow(&scores[i], tokens * tokens)
@@ -95,6 +89,10 @@ final class Workspace: @unchecked Sendable {
 struct TransformerEncoder: Sendable {
     let config: TowerConfiguration
     let layers: [EncoderLayer]
+
+    func converted(to precision: Precision) throws -> TransformerEncoder {
+        TransformerEncoder(config: config, layers: try layers.map { try $0.converted(to: precision) })
+    }
 
     /// Runs every layer over `workspace.hidden` ([batch * tokens, hidden], row-major) in place.
     ///
@@ -119,7 +117,7 @@ struct TransformerEncoder: Sendable {
         for (index, layer) in layers.enumerated() {
             let lastClearCLIP = clearCLIP && index == layers.count - 1
             normalize(layer.norm1)
-            Self.product(layer.qkv, rows: rows, input: normed, output: qkv, accumulate: false, activation: nil, pool: pool)
+            Self.product(layer.qkv, rows: rows, input: normed, output: qkv, accumulate: false, activation: nil, workspace: workspace, pool: pool)
 
             pool.run { share in
                 let scores = workspace.scores[share].pointer, sums = workspace.sums[share].pointer
@@ -138,19 +136,30 @@ struct TransformerEncoder: Sendable {
             }
 
             // The output projection adds into the residual stream (ClearCLIP's last layer replaces it).
-            Self.product(layer.out, rows: rows, input: attention, output: x, accumulate: !lastClearCLIP, activation: nil, pool: pool)
+            Self.product(layer.out, rows: rows, input: attention, output: x, accumulate: !lastClearCLIP, activation: nil, workspace: workspace, pool: pool)
             if lastClearCLIP { continue }
             normalize(layer.norm2)
-            Self.product(layer.fc1, rows: rows, input: normed, output: mlp, accumulate: false, activation: config.activation, pool: pool)
-            Self.product(layer.fc2, rows: rows, input: mlp, output: x, accumulate: true, activation: nil, pool: pool)
+            Self.product(layer.fc1, rows: rows, input: normed, output: mlp, accumulate: false, activation: config.activation, workspace: workspace, pool: pool)
+            Self.product(layer.fc2, rows: rows, input: mlp, output: x, accumulate: true, activation: nil, workspace: workspace, pool: pool)
         }
     }
 
-    /// `output (+)= input · weightᵀ + bias`, then the activation, on all threads. Many rows are
-    /// split by rows; few rows by output columns instead, so no two threads pack the same weights.
+    /// `output (+)= input · weightᵀ + bias`, then the activation, on all threads. In fp32 many
+    /// rows are split by rows, few rows by output columns instead, so no two threads pack the
+    /// same weights; oneDNN's products (int8, bf16) take their weights prepacked and are split
+    /// by rows always.
     static func product(_ linear: Linear, rows: Int, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
-                        accumulate: Bool, activation: Activation?, pool: ComputePool) {
+                        accumulate: Bool, activation: Activation?, workspace: Workspace, pool: ComputePool) {
         let threads = pool.threadCount, columns = linear.outputs, inputs = linear.inputs
+        guard case .fp32(let weight) = linear.storage else {
+            pool.run { share in
+                let part = ComputePool.part(rows, share: share, of: threads)
+                linear.apply(rows: part.count, input: input + part.lowerBound * inputs, inputStride: inputs,
+                             output: output + part.lowerBound * columns, outputStride: columns, accumulate: accumulate,
+                             activation: activation, scratch: workspace.products[share])
+            }
+            return
+        }
         let byRows = rows >= threads * minimumRowsPerThread || columns < threads * columnBlock
         pool.run { share in
             let rowRange: Range<Int>, columnRange: Range<Int>
@@ -165,15 +174,9 @@ struct TransformerEncoder: Sendable {
             guard !rowRange.isEmpty, !columnRange.isEmpty else { return }
             let block = output + rowRange.lowerBound * columns + columnRange.lowerBound
             matmul(rows: rowRange.count, columns: columnRange.count, inner: inputs, input + rowRange.lowerBound * inputs, inputs,
-                   linear.weight.pointer + columnRange.lowerBound * inputs, inputs, transposeB: true, block, columns,
+                   weight.pointer + columnRange.lowerBound * inputs, inputs, transposeB: true, block, columns,
                    accumulate: accumulate)
-            guard let bias = linear.bias?.pointer else { return }
-            let (rows, dim, shifted) = (rowRange.count, columnRange.count, bias + columnRange.lowerBound)
-            switch activation {
-            case nil: Kernels.addBias(rows: rows, dim: dim, data: block, stride: columns, bias: shifted)
-            case .quickGELU: Kernels.addBiasQuickGELU(rows: rows, dim: dim, data: block, stride: columns, bias: shifted)
-            case .gelu: Kernels.addBiasGELU(rows: rows, dim: dim, data: block, stride: columns, bias: shifted)
-            }
+            linear.finish(rows: rowRange.count, columns: columnRange, output: block, outputStride: columns, activation: activation)
         }
     }
 

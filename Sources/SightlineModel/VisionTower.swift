@@ -9,7 +9,7 @@ struct VisionTower: Sendable {
     /// Patches per side of the grid the position embeddings were trained on.
     let side: Int
     /// [hidden, 3 * patch * patch]: the convolution's kernel, unrolled in (channel, y, x) order.
-    let patchEmbedding: Weights
+    let patchEmbedding: Linear
     let classEmbedding: Weights
     let positionEmbedding: Weights
     let preNorm: LayerNormWeights
@@ -25,7 +25,8 @@ struct VisionTower: Sendable {
         }
         return VisionTower(
             config: config.vision, patchSize: p, side: side,
-            patchEmbedding: try reader.weights("vision_model.embeddings.patch_embedding.weight", shape: [d, 3, p, p]),
+            patchEmbedding: Linear(weight: try reader.weights("vision_model.embeddings.patch_embedding.weight", shape: [d, 3, p, p]),
+                                   bias: nil, inputs: 3 * p * p, outputs: d),
             classEmbedding: try reader.weights("vision_model.embeddings.class_embedding", shape: [d]),
             positionEmbedding: try reader.weights("vision_model.embeddings.position_embedding.weight", shape: [side * side + 1, d]),
             preNorm: try norm("pre_layrnorm"), postNorm: try norm("post_layernorm"),
@@ -33,6 +34,17 @@ struct VisionTower: Sendable {
             projection: Linear(weight: try reader.weights("visual_projection.weight", shape: [config.projectionDim, d]),
                                bias: nil, inputs: d, outputs: config.projectionDim))
     }
+
+    /// The tower with its linear layers in `precision`, but for the patch embedding: it is under
+    /// 1% of a ViT-B's work, and on small models the layer whose int8 rounding moved the
+    /// pooled embeddings most (Docs/model-engine.md).
+    func converted(to precision: Precision) throws -> VisionTower {
+        VisionTower(config: config, patchSize: patchSize, side: side, patchEmbedding: patchEmbedding,
+                    classEmbedding: classEmbedding, positionEmbedding: positionEmbedding, preNorm: preNorm, postNorm: postNorm,
+                    encoder: try encoder.converted(to: precision), projection: try projection.converted(to: precision))
+    }
+
+    var linears: [Linear] { [patchEmbedding, projection] + encoder.layers.flatMap(\.linears) }
 
     /// Position embeddings for a grid of `height` x `width` patches: the trained table for its own
     /// square grid, the bicubic interpolation of it for any other.
@@ -87,8 +99,9 @@ struct VisionTower: Sendable {
                 while n < part.upperBound {
                     let b = n / patchCount, local = n % patchCount
                     let count = min(part.upperBound - n, patchCount - local)
-                    matmul(rows: count, columns: d, inner: patchValues, unrolled + n * patchValues, patchValues,
-                           patchEmbedding.pointer, patchValues, transposeB: true, x + (b * tokens + 1 + local) * d, d)
+                    patchEmbedding.apply(rows: count, input: unrolled + n * patchValues, inputStride: patchValues,
+                                         output: x + (b * tokens + 1 + local) * d, outputStride: d, accumulate: false,
+                                         activation: nil, scratch: workspace.products[share])
                     n += count
                 }
             }
@@ -114,7 +127,8 @@ struct VisionTower: Sendable {
             for b in 0..<batch {
                 postNorm.apply(rows: 1, dim: d, input: x + b * tokens * d, output: normed + b * d)
             }
-            projection.multiply(rows: batch, input: normed, inputStride: d, output: output, outputStride: projectionDim)
+            projection.apply(rows: batch, input: normed, inputStride: d, output: output, outputStride: projectionDim,
+                             accumulate: false, activation: nil, scratch: workspace.products[0])
             Kernels.l2Normalize(rows: batch, dim: projectionDim, data: output)
         case .dense:
             pool.run { share in
@@ -125,8 +139,8 @@ struct VisionTower: Sendable {
                     let count = min(part.upperBound - n, patchCount - local)
                     let first = b * tokens + 1 + local
                     postNorm.apply(rows: count, dim: d, input: x + first * d, output: normed + first * d)
-                    projection.multiply(rows: count, input: normed + first * d, inputStride: d,
-                                        output: output + n * projectionDim, outputStride: projectionDim)
+                    projection.apply(rows: count, input: normed + first * d, inputStride: d, output: output + n * projectionDim,
+                                     outputStride: projectionDim, accumulate: false, activation: nil, scratch: workspace.products[share])
                     Kernels.l2Normalize(rows: count, dim: projectionDim, data: output + n * projectionDim)
                     n += count
                 }

@@ -61,6 +61,12 @@ struct Weights: @unchecked Sendable {
         self.count = count
         self.owner = owner
     }
+
+    /// Hands back the checkpoint pages these values are read from in place, once a converted
+    /// copy replaces them (a no-op for values in a buffer of their own, freed with it).
+    func releaseMappedPages() {
+        (owner as? SafeTensorsFile)?.release(UnsafeRawPointer(pointer), byteCount: count * MemoryLayout<Float>.stride)
+    }
 }
 
 /// A table read one row at a time (the token embedding), kept in the checkpoint's own dtype

@@ -26,22 +26,14 @@ extension Kernels {
             let zero = (-least / step).rounded()
             scales[row] = step
             zeroPoints[row] = Int32(zero)
-            let inverse = Vector(repeating: 1 / step), offset = Vector(repeating: zero + 0.5)
-            let top = Vector(repeating: levels)
+            let inverse = 1 / step, top = levels
             let destination = output + row * columns
-            i = 0
-            while i < vectorEnd {
-                // Every value is at least zero after the offset, so truncation after adding one
-                // half rounds to nearest; the top is clamped against rounding past the range.
-                var shifted = load(x + i) * inverse + offset
-                shifted = shifted.replacing(with: top, where: shifted .> top)
-                let bytes = SIMD8<UInt8>(truncatingIfNeeded: SIMD8<Int32>(shifted, rounding: .towardZero))
-                UnsafeMutableRawPointer(destination + i).storeBytes(of: bytes, as: SIMD8<UInt8>.self)
-                i += lanes
-            }
-            while i < columns {
-                destination[i] = UInt8(truncatingIfNeeded: Int32(Swift.min(x[i] / step + zero + 0.5, levels).rounded(.towardZero)))
-                i += 1
+            // Rounding by adding 2^23: a float in [0, 2^22) then holds its nearest integer in
+            // the low bits of its mantissa. Plain loops, which LLVM vectorises; Swift's generic
+            // SIMD float-to-integer conversion runs lane by lane, at a fifth of the whole pass.
+            for i in 0..<columns {
+                let shifted = Swift.min(Swift.max(x[i] * inverse + zero, 0), top)
+                destination[i] = UInt8(truncatingIfNeeded: (shifted + 8_388_608).bitPattern)
             }
         }
     }
@@ -51,24 +43,20 @@ extension Kernels {
     public static func dequantize(rows: Int, columns: Int, accumulators: UnsafePointer<Int32>, rowScales: UnsafePointer<Float>,
                                   zeroPoints: UnsafePointer<Int32>, columnScales: UnsafePointer<Float>, sums: UnsafePointer<Int32>,
                                   bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>, outputStride: Int, accumulate: Bool) {
-        let vectorEnd = columns - columns % lanes
         for row in 0..<rows {
             let a = accumulators + row * columns, y = output + row * outputStride
-            let rowScale = Vector(repeating: rowScales[row]), zero = Integers(repeating: zeroPoints[row])
-            var i = 0
-            while i < vectorEnd {
-                let raw = UnsafeRawPointer(a + i).loadUnaligned(as: Integers.self) &- zero &* UnsafeRawPointer(sums + i).loadUnaligned(as: Integers.self)
-                var value = Vector(raw) * rowScale * load(columnScales + i)
-                if let bias { value += load(bias + i) }
-                if accumulate { value += load(y + i) }
-                store(value, y + i)
-                i += lanes
-            }
-            while i < columns {
-                var value = Float(a[i] &- zeroPoints[row] &* sums[i]) * rowScales[row] * columnScales[i]
-                if let bias { value += bias[i] }
-                y[i] = accumulate ? y[i] + value : value
-                i += 1
+            let rowScale = rowScales[row], zero = zeroPoints[row]
+            // One loop per case, so that each is a plain loop LLVM vectorises (an integer-to-float
+            // conversion through Swift's SIMD types would run lane by lane).
+            switch (bias, accumulate) {
+            case (let bias?, true):
+                for i in 0..<columns { y[i] += Float(a[i] &- zero &* sums[i]) * rowScale * columnScales[i] + bias[i] }
+            case (let bias?, false):
+                for i in 0..<columns { y[i] = Float(a[i] &- zero &* sums[i]) * rowScale * columnScales[i] + bias[i] }
+            case (nil, true):
+                for i in 0..<columns { y[i] += Float(a[i] &- zero &* sums[i]) * rowScale * columnScales[i] }
+            case (nil, false):
+                for i in 0..<columns { y[i] = Float(a[i] &- zero &* sums[i]) * rowScale * columnScales[i] }
             }
         }
     }

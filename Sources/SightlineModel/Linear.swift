@@ -61,15 +61,16 @@ struct Linear: Sendable {
             return self
         case .int8:
             // Without VNNI, oneDNN sums pairs of u8 x s8 products in 16 bits with saturation:
-            // 2 * 127 * 127 fits, 2 * 255 * 127 does not, so the inputs keep 7 bits there.
-            let inputLevels = OneDNN.shared.hasInt8DotProduct ? 255 : 127
+            // 2 * 255 * 63 fits, 2 * 255 * 127 does not, so the weights keep 7 bits there (the
+            // inputs, whose rounding costs more accuracy, keep all 8).
+            let inputLevels = 255, weightLevels: Float = OneDNN.shared.hasInt8DotProduct ? 127 : 63
             let scales = FloatBuffer(count: outputs), sums = Int32Buffer(count: outputs)
             var quantized = [Int8](repeating: 0, count: inputs * outputs)
             for row in 0..<outputs {
                 let values = weight.pointer + row * inputs
                 var largest: Float = 0
                 for i in 0..<inputs { largest = max(largest, abs(values[i])) }
-                let step = largest > 0 ? largest / 127 : 1
+                let step = largest > 0 ? largest / weightLevels : 1
                 var sum: Int32 = 0
                 for i in 0..<inputs {
                     let q = Int8((values[i] / step).rounded())

@@ -5,12 +5,13 @@ import SightlineCore
 @_spi(Benchmarks) import SightlineModel
 
 /// `sightline-bench encoder`: the CLIP encoders at real ViT-B shapes (random weights made in
-/// memory) against PyTorch running the same shapes with the same thread count, interleaved case
-/// by case in one run, plus the machine's own sgemm rate measured in the same run.
+/// memory) in each precision, against PyTorch and ONNX Runtime running the same shapes at the
+/// same precision with the same thread count, interleaved case by case in one run, plus the
+/// machine's own sgemm rate measured in the same run.
 struct EncoderBenchmark: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "encoder",
-        abstract: "CLIP image and text encoders against PyTorch (transformers) in the same run.")
+        abstract: "CLIP image and text encoders, at each precision, against PyTorch and ONNX Runtime in the same run.")
 
     @Option(name: .long, help: "Compute threads for both Sightline and PyTorch (default: one per core).")
     var threads: Int = ProcessInfo.processInfo.activeProcessorCount
@@ -18,8 +19,14 @@ struct EncoderBenchmark: ParsableCommand {
     @Option(name: .long, help: "Timed passes per case, Sightline's and PyTorch's alternating; the medians count.")
     var rounds: Int = 5
 
-    @Option(name: .long, help: "Python with torch and transformers for the peer.")
+    @Option(name: .long, help: "Python with torch and transformers (and onnx, onnxruntime for the ONNX Runtime peers) for the peers (Benchmarks/requirements-peers.txt).")
     var python: String = "python3"
+
+    @Option(name: .long, help: "Sightline's precisions to measure, comma-separated (default: fp32 and every lower one this CPU runs).")
+    var precisions: String?
+
+    @Option(name: .long, help: "Peers, comma-separated: torch-fp32, torch-int8 (dynamic quantisation of the linear layers), torch-bf16 (autocast), onnxruntime-fp32, onnxruntime-int8 (quantize_dynamic). Each is measured beside Sightline's pass at its own precision. Default: torch-fp32, torch-int8, onnxruntime-int8 and, where the CPU has BF16, torch-bf16.")
+    var peers: String?
 
     @Option(name: .long, help: "The peer script.")
     var peer: String = "Benchmarks/clip_encoder_peer.py"
@@ -55,6 +62,20 @@ struct EncoderBenchmark: ParsableCommand {
         var dense = false
     }
 
+    /// A peer: which runtime, at which precision.
+    struct PeerEngine: Hashable {
+        var runtime: String
+        var precision: Precision
+
+        init?(_ name: String) {
+            let parts = name.split(separator: "-").map(String.init)
+            guard parts.count == 2, ["torch", "onnxruntime"].contains(parts[0]), let precision = Precision(rawValue: parts[1]) else { return nil }
+            (runtime, self.precision) = (parts[0], precision)
+        }
+
+        var label: String { "\(runtime == "torch" ? "PyTorch" : "ONNX Runtime") \(precision.rawValue)" }
+    }
+
     struct Result {
         var msPerItem: Double
         var gflops: Double
@@ -85,70 +106,118 @@ struct EncoderBenchmark: ParsableCommand {
         for batch in [1, 8] { cases.append(Case(name: "text ViT-B 77 tokens b\(batch)", patch: 32, tower: "text", batch: batch)) }
         if let only { cases = cases.filter { $0.name.contains(only) } }
 
-        print("sightline-bench encoder: \(threads) threads; per case a warm-up, then \(rounds) rounds of one sgemm, one Sightline pass and one PyTorch pass (medians)")
+        let ours: [Precision]
+        if let precisions {
+            ours = try precisions.split(separator: ",").map { name in
+                guard let precision = Precision(rawValue: name.trimmingCharacters(in: .whitespaces)) else {
+                    throw ValidationError("--precisions: unknown precision \(name) (fp32, int8, bf16)")
+                }
+                guard precision.isSupported else { throw ValidationError("--precisions: this CPU cannot run \(name) (\(MachineDescription.line))") }
+                return precision
+            }
+        } else {
+            ours = [.fp32] + Precision.candidates
+        }
+        var engines: [PeerEngine] = []
+        if !noPeer {
+            let names = peers.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
+                ?? ["torch-fp32", "torch-int8", "onnxruntime-int8"] + (Precision.bf16.isSupported ? ["torch-bf16"] : [])
+            engines = try names.map { name in
+                guard let engine = PeerEngine(name) else {
+                    throw ValidationError("--peers: unknown peer \(name) (torch-fp32, torch-int8, torch-bf16, onnxruntime-fp32, onnxruntime-int8)")
+                }
+                return engine
+            }
+        }
+
+        print("sightline-bench encoder: \(threads) threads; Sightline in \(ours.map(\.rawValue).joined(separator: ", ")); peers: \(engines.isEmpty ? "none" : engines.map(\.label).joined(separator: ", "))")
+        print("per case a warm-up, then \(rounds) rounds of one sgemm, one Sightline pass and one pass of each peer at the same precision (medians)")
         print("sgemm: OpenBLAS, 2048^3, \(threads) threads, measured in every round next to the encoders")
         let sgemmRate = MatrixProductRate(size: 2048, threads: threads)
-        let peerProcess = noPeer ? nil : try Peer(python: python, script: peer, activeWait: peerActiveWait)
+        let peerProcess = engines.isEmpty ? nil : try Peer(python: python, script: peer, activeWait: peerActiveWait)
 
         var rows: [[String]] = []
-        var ratios: [String: Double] = [:]
-        var efficiencies: [String: Double] = [:]
-        var current: (key: String, model: CLIPModel)?
-        for item in cases {
-            let key = item.shape
-            if current?.key != key {
-                current = nil  // release the previous model's weights before making the next
-                let model: CLIPModel
-                if let checkpoint = Self.tinyCLIP[item.shape] {
+        /// Sightline's ms per item and peak RSS by (case, precision); the peers' by (case, peer).
+        var measured: [String: Result] = [:]
+        var peerMeasured: [String: Result] = [:]
+        // Shape by shape, precision by precision: one model in memory at a time, so that each
+        // precision's peak RSS is its own (the fp32 weights are gone once a model is converted).
+        var shapesInOrder: [String] = []
+        for item in cases where !shapesInOrder.contains(item.shape + "/" + item.tower) { shapesInOrder.append(item.shape + "/" + item.tower) }
+        for shapeKey in shapesInOrder {
+            let shapeCases = cases.filter { $0.shape + "/" + $0.tower == shapeKey }
+            for precision in ours {
+                let first = shapeCases[0]
+                var model: CLIPModel
+                if let checkpoint = Self.tinyCLIP[first.shape] {
                     // Both towers load (the text one is small); F16 on disk, F32 in memory as for any checkpoint.
                     model = try CLIPModel(directory: checkpoint.materialise(), threads: threads, logger: Logger(label: "sightline-bench"))
                 } else {
-                    model = try CLIPModel.randomViTB(patchSize: item.patch, text: item.tower == "text",
-                                                     vision: item.tower == "vision", threads: threads)
+                    model = try CLIPModel.randomViTB(patchSize: first.patch, text: first.tower == "text", vision: first.tower == "vision",
+                                                     threads: threads)
                 }
-                let bytes = item.tower == "text" ? model.weightBytes.text : model.weightBytes.vision
-                print(String(format: "%@ %@ tower: %.0f MB of F32 weights", model.info.name, item.tower, Double(bytes) / 1_048_576))
-                current = (key, model)
-            }
-            let prepared = try prepare(item, model: current!.model)
-            try prepared.run()
-            var ourTimes: [Double] = [], theirTimes: [Double] = [], sgemmRates: [Double] = []
-            var ourRSS = 0.0, theirRSS = 0.0
-            for round in 0..<rounds {
-                sgemmRates.append(sgemmRate.measure())
-                resetPeakRSS()
-                let start = DispatchTime.now().uptimeNanoseconds
-                try prepared.run()
-                ourTimes.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6 / Double(item.batch))
-                ourRSS = max(ourRSS, peakRSSMB())
-                // The peer builds ViT-B shapes only.
-                if let peerProcess, Self.tinyCLIP[item.shape] == nil {
-                    let reply = try peerProcess.measure(item, threads: threads, warmup: round == 0)
-                    theirTimes.append(reply.msPerItem)
-                    theirRSS = max(theirRSS, reply.peakRSSMB)
+                if precision != .fp32 { model = try model.converted(to: precision) }
+                let bytes = first.tower == "text" ? model.weightBytes.text : model.weightBytes.vision
+                print(String(format: "%@ %@ tower in %@ (%@): %.0f MB of weights", model.info.name, first.tower, precision.rawValue,
+                             model.info.kernels, Double(bytes) / 1_048_576))
+                let matching = engines.filter { $0.precision == precision && Self.tinyCLIP[first.shape] == nil }
+                for item in shapeCases {
+                    let prepared = try prepare(item, model: model)
+                    try prepared.run()
+                    var ourTimes: [Double] = [], sgemmRates: [Double] = [], ourRSS = 0.0
+                    var theirTimes: [PeerEngine: [Double]] = [:], theirRSS: [PeerEngine: Double] = [:]
+                    for round in 0..<rounds {
+                        sgemmRates.append(sgemmRate.measure())
+                        resetPeakRSS()
+                        let start = DispatchTime.now().uptimeNanoseconds
+                        try prepared.run()
+                        ourTimes.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6 / Double(item.batch))
+                        ourRSS = max(ourRSS, peakRSSMB())
+                        for engine in matching {
+                            let reply = try peerProcess!.measure(item, as: engine, threads: threads, warmup: round == 0)
+                            theirTimes[engine, default: []].append(reply.msPerItem)
+                            theirRSS[engine] = max(theirRSS[engine] ?? 0, reply.peakRSSMB)
+                        }
+                    }
+                    let ms = median(ourTimes), sgemm = median(sgemmRates)
+                    let result = Result(msPerItem: ms, gflops: prepared.flops / ms / 1e6, peakRSSMB: ourRSS)
+                    measured["\(item.name)|\(precision.rawValue)"] = result
+                    let fp32 = measured["\(item.name)|fp32"]
+                    func row(_ engine: String, _ result: Result) -> [String] {
+                        [item.name, engine, precision.rawValue, String(format: "%.0f", sgemm), String(format: "%.1f", result.msPerItem),
+                         String(format: "%.0f", prepared.flops / result.msPerItem / 1e6), String(format: "%.0f", result.peakRSSMB),
+                         fp32.map { String(format: "%.2fx", $0.msPerItem / result.msPerItem) } ?? "-",
+                         String(format: "%.2f", result.msPerItem / ms)]
+                    }
+                    rows.append(row("Sightline", result))
+                    print("  \(rows.last!.joined(separator: "  "))")
+                    for engine in matching {
+                        let theirs = Result(msPerItem: median(theirTimes[engine]!), gflops: 0, peakRSSMB: theirRSS[engine]!)
+                        peerMeasured["\(item.name)|\(engine.runtime)-\(engine.precision.rawValue)"] = theirs
+                        rows.append(row(engine.label, theirs))
+                        print("  \(rows.last!.joined(separator: "  "))")
+                    }
                 }
             }
-            let ms = median(ourTimes), sgemm = median(sgemmRates)
-            let ours = Result(msPerItem: ms, gflops: prepared.flops / ms / 1e6, peakRSSMB: ourRSS)
-            let theirs = theirTimes.isEmpty ? nil : Result(msPerItem: median(theirTimes), gflops: 0, peakRSSMB: theirRSS)
-            let ratio = theirs.map { ours.msPerItem / $0.msPerItem }
-            ratios[item.name] = ratio
-            efficiencies[item.name] = ours.gflops / sgemm
-            rows.append([
-                item.name, String(format: "%.0f", sgemm), String(format: "%.1f", ours.msPerItem), String(format: "%.0f", ours.gflops),
-                String(format: "%.0f%%", 100 * ours.gflops / sgemm), String(format: "%.0f", ours.peakRSSMB),
-                theirs.map { String(format: "%.1f", $0.msPerItem) } ?? "-", theirs.map { String(format: "%.0f", $0.peakRSSMB) } ?? "-",
-                ratio.map { String(format: "%.2f", $0) } ?? "-",
-            ])
-            print("  \(rows.last!.joined(separator: "  "))")
         }
         peerProcess?.close()
         print("")
-        print(table(["case", "sgemm GFLOP/s", "Sightline ms/item", "GFLOP/s", "of sgemm", "peak RSS MB", "PyTorch ms/item", "peak RSS MB", "Sightline/PyTorch"], rows))
-        let headline = cases.first { $0.name.hasPrefix("ViT-B/16 224x224 b8") }?.name
-        if let headline {
-            if let ratio = ratios[headline] { print(String(format: "%@: Sightline/PyTorch %.2f (target <= 1.0)", headline, ratio)) }
-            if let efficiency = efficiencies[headline] { print(String(format: "%@: %.0f%% of the measured sgemm rate (target >= 60%%)", headline, 100 * efficiency)) }
+        print(table(["case", "engine", "precision", "sgemm GFLOP/s", "ms/item", "GOP/s", "peak RSS MB", "speed-up on Sightline fp32",
+                     "time / Sightline's at this precision"], rows))
+        let fullFrame = fullFrame(patch: 16)
+        let headline = "ViT-B/16 \(fullFrame.width)x\(fullFrame.height) dense b8"
+        if let fp32 = measured["\(headline)|fp32"] {
+            print(String(format: "%@ fp32: %.0f%% of the measured sgemm rate", headline,
+                         100 * fp32.gflops / max(1, sgemmRate.measure())))
+            if let int8 = measured["\(headline)|int8"] {
+                print(String(format: "%@: int8 %.2fx faster than Sightline's fp32 (target >= 1.7x on AVX2, more with VNNI); peak RSS %.0f MB vs %.0f MB in fp32 (target below)",
+                             headline, fp32.msPerItem / int8.msPerItem, int8.peakRSSMB, fp32.peakRSSMB))
+                for peer in ["torch-int8", "onnxruntime-int8"] {
+                    if let theirs = peerMeasured["\(headline)|\(peer)"] {
+                        print(String(format: "%@: Sightline int8 / %@ time %.2f (target < 1)", headline, peer, int8.msPerItem / theirs.msPerItem))
+                    }
+                }
+            }
         }
     }
 
@@ -212,60 +281,4 @@ func peakRSSMB() -> Double {
           let kilobytes = Double(line.split(separator: " ").dropFirst().first ?? "")
     else { return 0 }
     return kilobytes / 1024
-}
-
-/// The PyTorch peer, one long-lived process answering one JSON line per case.
-final class Peer {
-    let process = Process()
-    let input = Pipe()
-    let output = Pipe()
-    var buffer = Data()
-
-    init(python: String, script: String, activeWait: Bool) throws {
-        guard FileManager.default.fileExists(atPath: script) else {
-            throw SightlineError(.fileNotFound, "the PyTorch peer script is missing (run from the repository root, or pass --peer)",
-                                 context: ["file": script])
-        }
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [python, script]
-        var environment = ProcessInfo.processInfo.environment
-        // OpenMP's spinning workers slow PyTorch several-fold when the cores are shared with other
-        // work, as on the build machines; passive waiting is its better setting there.
-        if !activeWait { environment["OMP_WAIT_POLICY"] = "PASSIVE" }
-        process.environment = environment
-        process.standardInput = input
-        process.standardOutput = output
-        try process.run()
-    }
-
-    func measure(_ item: EncoderBenchmark.Case, threads: Int, warmup: Bool) throws -> EncoderBenchmark.Result {
-        let request: [String: Any] = [
-            "name": item.name, "threads": threads, "repeats": 1, "warmup": warmup, "tower": item.tower, "patch": item.patch,
-            "width": item.width, "height": item.height, "batch": item.batch, "dense": item.dense, "tokens": item.tokens,
-        ]
-        var line = try JSONSerialization.data(withJSONObject: request)
-        line.append(0x0A)
-        input.fileHandleForWriting.write(line)
-        while !buffer.contains(0x0A) {
-            let chunk = output.fileHandleForReading.availableData
-            guard !chunk.isEmpty else {
-                throw SightlineError(.system, "the PyTorch peer exited; run `\(process.arguments!.joined(separator: " "))` to see why")
-            }
-            buffer.append(chunk)
-        }
-        let end = buffer.firstIndex(of: 0x0A)!
-        let reply = buffer[buffer.startIndex..<end]
-        buffer = Data(buffer[(end + 1)...])
-        guard let json = try JSONSerialization.jsonObject(with: reply) as? [String: Any],
-              let ms = json["ms_per_item"] as? Double, let rss = json["peak_rss_mb"] as? Double
-        else {
-            throw SightlineError(.system, "the PyTorch peer answered \(String(decoding: reply, as: UTF8.self))")
-        }
-        return EncoderBenchmark.Result(msPerItem: ms, gflops: 0, peakRSSMB: rss)
-    }
-
-    func close() {
-        input.fileHandleForWriting.closeFile()
-        process.waitUntilExit()
-    }
 }

@@ -31,14 +31,27 @@ import Testing
         config == "tinyclip-8m-16" && precision == .int8 ? 0.997 : 0.999
     }
 
+    /// Without VNNI (AVX2 or AVX-512 alone) int8 weights keep 7 bits (Linear.converted), and
+    /// the small fixtures' agreement drops (measured: patch min 0.964, pooled 0.9965-0.9989);
+    /// ViT-B/16's shape still meets the full bounds. The self-check is what keeps a checkpoint
+    /// that falls short at fp32 there.
+    static func expectFixtureAgreement(_ agreement: PrecisionAgreement, _ config: String, _ precision: Precision) {
+        if precision == .int8 && !OneDNN.shared.hasInt8DotProduct {
+            #expect(agreement.meanPatchCosine >= 0.995, "\(config) int8 without VNNI: \(agreement.summary)")
+            #expect(agreement.minimumPatchCosine >= 0.95, "\(config) int8 without VNNI: \(agreement.summary)")
+            #expect(agreement.minimumPooledCosine >= 0.995, "\(config) int8 without VNNI: \(agreement.summary)")
+        } else {
+            expectAgreement(agreement, "\(config) \(precision)", pooled: pooledBound(config, precision))
+        }
+    }
+
     @Test(arguments: Fixtures.configs) func lowerPrecisionsAgreeWithFP32OnTheParityFixtures(_ config: String) throws {
         try #require(Self.frames.count == 3, "the DAVIS frames did not decode")
         let fp32 = try CLIPModel(directory: try Fixtures.checkpoint(config), threads: 2, logger: Self.logger)
         for precision in Precision.candidates {
             let lower = try fp32.converted(to: precision)
             #expect(lower.info.precision == precision)
-            Self.expectAgreement(try fp32.agreement(of: lower, on: Self.check), "\(config) \(precision)",
-                                 pooled: Self.pooledBound(config, precision))
+            Self.expectFixtureAgreement(try fp32.agreement(of: lower, on: Self.check), config, precision)
         }
     }
 
@@ -90,9 +103,17 @@ import Testing
         let auto = try CLIPModel(directory: directory, threads: 2, precision: .auto, check: Self.check, logger: Self.logger)
         #expect(auto.info.precision != .int8, "\(auto.info.precisionReason)")
         #expect(auto.info.precisionReason.contains("self-check"), "\(auto.info.precisionReason)")
-        // The same checkpoint without the outliers passes: the check is what turned int8 down.
+        // The same checkpoint without the outliers passes (with VNNI; without it, as its own
+        // agreement says): the check is what turned int8 down.
+        let plainFP32 = try CLIPModel(directory: Fixtures.directory("tiny-gelu-p14"), threads: 2, logger: Self.logger)
+        let plainAgreement = try plainFP32.agreement(of: try plainFP32.converted(to: .int8), on: Self.check)
+        if OneDNN.shared.hasInt8DotProduct { #expect(plainAgreement.passes, "\(plainAgreement.summary)") }
         let plain = try CLIPModel(directory: Fixtures.directory("tiny-gelu-p14"), threads: 2, precision: .auto, check: Self.check, logger: Self.logger)
-        #expect(plain.info.precision == .int8, "\(plain.info.precisionReason)")
+        if plainAgreement.passes {
+            #expect(plain.info.precision == .int8, "\(plain.info.precisionReason)")
+        } else {
+            #expect(plain.info.precision != .int8, "\(plain.info.precisionReason)")
+        }
 
         // Asked for explicitly, int8 is used as asked, with the failed check in its reason.
         let asked = try CLIPModel(directory: directory, threads: 2, precision: .fixed(.int8), check: Self.check, logger: Self.logger)

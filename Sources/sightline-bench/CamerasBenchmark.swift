@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import SightlineModel
 import SightlineProtocol
 
 /// `sightline-bench cameras`: what change detection buys on fixed cameras. The real
@@ -52,6 +53,9 @@ struct CamerasBenchmark: AsyncParsableCommand {
     @Option(help: "Sampled frames per second of each stream.")
     var fps: Double = 2
 
+    @Option(help: "The daemon's model.precision: auto, fp32, int8 or bf16.")
+    var precision: String = "auto"
+
     static let dropLimit = 0.01
     /// `motion.refresh`, the default, written out so that the header's claim holds.
     static let refresh = 10.0
@@ -96,6 +100,7 @@ struct CamerasBenchmark: AsyncParsableCommand {
     mutating func run() async throws {
         DaemonProcess.cleanUpOnInterrupt()
         say(MachineDescription.line)
+        guard PrecisionSetting(precision) != nil else { throw ValidationError("--precision: \(PrecisionSetting.choices), not \(precision)") }
         let counts = try Self.counts(streams)
         let model = try RandomCheckpoint.resolve(self.model)
         let texts = DaemonProcess.queryTexts(queries, from: Self.texts)
@@ -166,7 +171,8 @@ struct CamerasBenchmark: AsyncParsableCommand {
     }
 
     func measure(streams n: Int, carry: Bool, cameras: [String], model: String, texts: [String]) async throws -> Step {
-        let daemon = try await DaemonProcess(model: model, configuration: "[motion]\ncarry = \(carry)\nrefresh = \(Self.refresh)\n")
+        let daemon = try await DaemonProcess(model: model, configuration: "[motion]\ncarry = \(carry)\nrefresh = \(Self.refresh)\n",
+                                             precision: precision)
         defer { daemon.stop() }
         let latencies = LatencyLog()
         let subscriber = daemon.subscribe(into: latencies)

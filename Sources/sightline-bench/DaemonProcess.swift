@@ -34,14 +34,16 @@ final class DaemonProcess {
     }
 
     /// Starts the daemon on `model` and waits until its socket answers. `configuration` is the
-    /// text of its configuration file (none: no file at all, only the embedded defaults).
-    init(model: String, configuration: String? = nil) async throws {
+    /// text of its configuration file (none: no file at all, only the embedded defaults);
+    /// `precision` is its `model.precision` (through `SIGHTLINE_PRECISION`).
+    init(model: String, configuration: String? = nil, precision: String? = nil) async throws {
         directory = try Self.temporaryDirectory(prefix: "sightline-bench")
         socket = directory + "/sightline.sock"
         process = Process()
         process.executableURL = URL(fileURLWithPath: try Self.executable())
         var arguments = ["--socket", socket, "--state-dir", directory + "/state", "--model", model, "--log-level", "warning"]
         var environment = ProcessInfo.processInfo.environment
+        if let precision { environment["SIGHTLINE_PRECISION"] = precision }
         if let configuration {
             let file = directory + "/sightlined.toml"
             try configuration.write(toFile: file, atomically: true, encoding: .utf8)

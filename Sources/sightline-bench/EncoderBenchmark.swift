@@ -147,6 +147,9 @@ struct EncoderBenchmark: ParsableCommand {
         for shapeKey in shapesInOrder {
             let shapeCases = cases.filter { $0.shape + "/" + $0.tower == shapeKey }
             for precision in ours {
+                // Heap pages the previous model freed go back to the system, so that they do
+                // not count in this one's peak RSS.
+                _ = mallocTrim(0)
                 let first = shapeCases[0]
                 var model: CLIPModel
                 if let checkpoint = Self.tinyCLIP[first.shape] {
@@ -282,3 +285,7 @@ func peakRSSMB() -> Double {
     else { return 0 }
     return kilobytes / 1024
 }
+
+/// glibc's malloc_trim (in malloc.h, which the Glibc module does not export).
+@_silgen_name("malloc_trim")
+func mallocTrim(_ pad: Int) -> Int32

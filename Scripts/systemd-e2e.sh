@@ -42,7 +42,7 @@ for b in sightline sightlined; do [ -x "$BIN/$b" ] || { echo "systemd-e2e: no $B
 # What sightlined needs at run time, besides systemd itself; bikes.mp4 is H.264 in MP4.
 # dbus-user-session: debootstrap does not resolve alternatives, and plugins-good's
 # dependencies (through dconf-service) need a dbus-session-bus.
-ROOT_PACKAGES="systemd,systemd-sysv,dbus,dbus-user-session,util-linux,libsystemd0,libopenblas0-pthread,libgstreamer1.0-0,\
+ROOT_PACKAGES="systemd,systemd-sysv,dbus,dbus-user-session,util-linux,libsystemd0,libopenblas0-pthread,libdnnl2,libgstreamer1.0-0,\
 libgstreamer-plugins-base1.0-0,gstreamer1.0-plugins-base,gstreamer1.0-plugins-good,gstreamer1.0-libav"
 ROOT_STAMP="bookworm minbase $ROOT_PACKAGES"
 PRISTINE=$CACHE/root
@@ -58,7 +58,7 @@ mirror() {
 root_ok() {
     [ -f "$PRISTINE/.sightline-e2e-stamp" ] && [ "$(cat "$PRISTINE/.sightline-e2e-stamp")" = "$ROOT_STAMP" ] \
         && [ -x "$PRISTINE/usr/lib/systemd/systemd" ] && [ -x "$PRISTINE/usr/bin/journalctl" ] \
-        && chroot "$PRISTINE" /usr/bin/dpkg-query -W gstreamer1.0-libav libopenblas0-pthread >/dev/null 2>&1 \
+        && chroot "$PRISTINE" /usr/bin/dpkg-query -W gstreamer1.0-libav libopenblas0-pthread libdnnl2 >/dev/null 2>&1 \
         && [ -z "$(chroot "$PRISTINE" /usr/bin/dpkg --audit 2>&1)" ]
 }
 

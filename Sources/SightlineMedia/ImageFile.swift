@@ -3,9 +3,10 @@ import Foundation
 import SightlineCore
 
 /// Still images in and out through GStreamer: reading decodes whatever `decodebin` opens
-/// (PNG, JPEG, and the first frame of a video), writing encodes PNG.
+/// (PNG, JPEG, and the first frame of a video), from a file or from bytes in memory; writing
+/// encodes PNG.
 ///
-/// Both calls block the calling thread for the few milliseconds a pipeline takes; call them
+/// Each call blocks the calling thread for the few milliseconds a pipeline takes; call them
 /// from a command-line tool or a dedicated thread, not from a task on the cooperative pool.
 public enum ImageFile {
     /// Seconds a decode or encode may take before it is abandoned with an error: a pipeline
@@ -23,33 +24,81 @@ public enum ImageFile {
         }
         let pipeline: Pipeline
         do {
-            pipeline = try Pipeline(
-                FileFront.description(decoderCaps: nil) + " ! videoconvert ! video/x-raw,format=RGB ! appsink name=sink sync=false max-buffers=1"
-            )
+            pipeline = try Pipeline(FileFront.description(decoderCaps: nil) + Self.toRGB)
             try FileFront.configure(path, in: pipeline)
         } catch {
             throw error.sightlineError(context: ["file": path])
         }
+        return try firstPicture(of: pipeline, timeout: timeout, context: ["file": path]) {}
+    }
+
+    /// Decodes a picture held in memory (the bytes of a JPEG or PNG file) as `read` decodes a
+    /// file: for pictures built into the program, which must not depend on files beside it.
+    /// `name` says which picture in errors.
+    ///
+    /// The bytes go in through an app source rather than a temporary file, so that decoding
+    /// needs no writable directory (a hardened service may have none).
+    ///
+    /// - Parameter timeout: seconds before giving up with a `media_error` (see `defaultTimeout`).
+    public static func decode(_ bytes: [UInt8], name: String, timeout: Double = defaultTimeout) throws -> RGBImage {
+        let context = ["image": name]
+        guard !bytes.isEmpty else { throw SightlineError(.invalidFile, "no bytes to decode", context: context) }
+        let pipeline: Pipeline
+        do {
+            pipeline = try Pipeline("appsrc name=src ! decodebin" + Self.toRGB)
+        } catch {
+            throw error.sightlineError(context: context)
+        }
+        guard let source = pipeline.child("src") else {
+            throw SightlineError(.media, "image pipeline is missing its elements", context: context)
+        }
+        let appSource = CGStreamer_appSrc(source)
+        return try firstPicture(of: pipeline, timeout: timeout, context: context) {
+            guard let buffer = gst_buffer_new_allocate(nil, gsize(bytes.count), nil) else {
+                throw SightlineError(.system, "could not allocate \(bytes.count) bytes", context: context)
+            }
+            var map = GstMapInfo()
+            guard gst_buffer_map(buffer, &map, GST_MAP_WRITE) != 0 else {
+                CGStreamer_unrefBuffer(buffer)
+                throw SightlineError(.system, "could not map a buffer", context: context)
+            }
+            bytes.withUnsafeBufferPointer { map.data.update(from: $0.baseAddress!, count: bytes.count) }
+            gst_buffer_unmap(buffer, &map)
+            // The app source takes the buffer; the end of stream tells the decoder that the
+            // picture is whole.
+            _ = gst_app_src_push_buffer(appSource, buffer)
+            _ = gst_app_src_end_of_stream(appSource)
+        }
+    }
+
+    /// What follows the decoder in both readers: RGB into a sink named `sink` that holds one picture.
+    private static let toRGB = " ! videoconvert ! video/x-raw,format=RGB ! appsink name=sink sync=false max-buffers=1"
+
+    /// Prerolls `pipeline` (feeding it with `feed` once it is starting) and copies the first
+    /// picture out of its sink.
+    private static func firstPicture(of pipeline: Pipeline, timeout: Double, context: [String: String],
+                                     feed: () throws -> Void) throws -> RGBImage {
         guard let sink = pipeline.child("sink") else {
-            throw SightlineError(.media, "image pipeline is missing its elements", context: ["file": path])
+            throw SightlineError(.media, "image pipeline is missing its elements", context: context)
         }
         defer { pipeline.stop() }
         if pipeline.setState(GST_STATE_PAUSED) == GST_STATE_CHANGE_FAILURE, let message = pipeline.popMessage(GST_MESSAGE_ERROR, timeout: 0), let error = message.error {
-            throw error.sightlineError(.invalidFile, context: ["file": path])
+            throw error.sightlineError(.invalidFile, context: context)
         }
+        try feed()
         // Prerolled means the first picture sits in the sink; an error or end-of-stream
-        // before that means the file holds no picture GStreamer can decode.
+        // before that means the input holds no picture GStreamer can decode.
         let wanted = GstMessageType(GST_MESSAGE_ERROR.rawValue | GST_MESSAGE_EOS.rawValue | GST_MESSAGE_ASYNC_DONE.rawValue)
         guard let message = pipeline.popMessage(wanted, timeout: timeout) else {
-            throw SightlineError(.media, "decoding the image took longer than \(Self.format(timeout)) s", context: ["file": path])
+            throw SightlineError(.media, "decoding the image took longer than \(Self.format(timeout)) s", context: context)
         }
         if let error = message.error {
-            throw error.sightlineError(.invalidFile, context: ["file": path])
+            throw error.sightlineError(.invalidFile, context: context)
         }
         guard message.type == GST_MESSAGE_ASYNC_DONE,
               let sample = gst_app_sink_try_pull_preroll(CGStreamer_appSink(sink), 0)
         else {
-            throw SightlineError(.invalidFile, "file holds no picture", context: ["file": path])
+            throw SightlineError(.invalidFile, "\(context["file"] != nil ? "file" : "input") holds no picture", context: context)
         }
         defer { CGStreamer_unrefSample(sample) }
         let (picture, pixels): (SampleCopy.Picture, [UInt8])
@@ -58,7 +107,7 @@ public enum ImageFile {
                 [UInt8](repeating: 0, count: width * height * 3)
             }
         } catch {
-            throw error.sightlineError(.invalidFile, context: ["file": path])
+            throw error.sightlineError(.invalidFile, context: context)
         }
         return try RGBImage(width: picture.width, height: picture.height, pixels: pixels)
     }

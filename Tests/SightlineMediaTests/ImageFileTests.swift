@@ -88,6 +88,32 @@ import Testing
         #expect(throws: SightlineError.self) { try ImageFile.read(path) }
     }
 
+    /// Bytes in memory decode to the very picture their file decodes to: JPEG and PNG.
+    @Test func decodesBytesAsReadDecodesTheFile() throws {
+        let jpeg = try Data(contentsOf: URL(fileURLWithPath: Fixtures.davisJPEG))
+        #expect(try ImageFile.decode([UInt8](jpeg), name: "bmx") == ImageFile.read(Fixtures.davisJPEG))
+        let directory = try TemporaryDirectory()
+        let path = directory.path("g.png")
+        try ImageFile.writePNG(Self.gradient(), to: path)
+        #expect(try ImageFile.decode([UInt8](Data(contentsOf: URL(fileURLWithPath: path))), name: "g") == Self.gradient())
+    }
+
+    @Test(arguments: [0, 1, 2])
+    func bytesThatHoldNoPictureAreInvalidAndNamed(_ kind: Int) throws {
+        let jpeg = [UInt8](try Data(contentsOf: URL(fileURLWithPath: Fixtures.davisJPEG)))
+        let bytes: [UInt8] = switch kind {
+        case 0: []
+        case 1: Array("this is not a picture\n".utf8)
+        default: Array(jpeg.prefix(100))
+        }
+        #expect {
+            try ImageFile.decode(bytes, name: "case-\(kind)")
+        } throws: { error in
+            let error = error as? SightlineError
+            return error?.code == .invalidFile && error?.context["image"] == "case-\(kind)"
+        }
+    }
+
     @Test func writeIntoMissingDirectoryFails() {
         #expect {
             try ImageFile.writePNG(Self.gradient(), to: "/nonexistent/sightline/out.png")

@@ -12,8 +12,9 @@ import Synchronization
 /// - limits and defaults (`streams.*`, `queries.*`), `scheduler.max_batch`, `subscribers.*`
 ///   (for connections opened afterwards) and `log.level` take effect;
 /// - what cannot change without a restart (`restartOnlyKeys`: the socket, the state
-///   directory, the model, metrics, the per-stream frame queue) is logged as waiting for the
-///   next restart, and the daemon keeps its current value.
+///   directory, the model and its precision (the engine is built once, at start), metrics,
+///   the per-stream frame queue) is logged as waiting for the next restart, and the daemon
+///   keeps its current value.
 ///
 /// A configuration that cannot be read, fails to parse, or cannot be reconciled (an id taken
 /// over the socket, a query naming no stream) changes nothing: the error, naming the file and
@@ -51,6 +52,7 @@ final class ConfigurationReload: Sendable {
         ("model.path", { $0.modelPath ?? "(unset)" }),
         ("model.repository", { $0.modelRepository ?? "(unset)" }),
         ("model.threads", { String($0.engineThreads) }),
+        ("model.precision", { $0.modelPrecision }),
         ("scheduler.frames_per_stream", { String($0.framesPerStream) }),
         ("matches.update_interval", { String($0.updateInterval) }),
         ("motion.carry", { String($0.motionCarry) }),
@@ -90,6 +92,7 @@ final class ConfigurationReload: Sendable {
         applied.modelPath = current.modelPath
         applied.modelRepository = current.modelRepository
         applied.engineThreads = current.engineThreads
+        applied.modelPrecision = current.modelPrecision
         applied.framesPerStream = current.framesPerStream
         applied.metricsAddress = current.metricsAddress
         let outcome: Reconciliation

@@ -3,6 +3,7 @@ import Logging
 import SightlineCore
 import SightlineHub
 import SightlineModel
+import SightlinePipeline
 import SightlineProtocol
 
 /// Loads the configured model once, at start, and says plainly which model the daemon runs.
@@ -21,15 +22,23 @@ public enum ModelResolution {
     /// tiny test model installed with Sightline, announced as such. With none of these the
     /// daemon does not start: the error says how to get a model. A model that is named but
     /// cannot be loaded is an error naming the problem. Loading maps and checks the
-    /// checkpoint: it runs on a thread of its own.
+    /// checkpoint: it runs on a thread of its own, and so does the precision's self-check
+    /// (`model.precision`: `auto` encodes the bundled photographs at fp32 and at each lower
+    /// precision the CPU runs, and keeps the fastest that agrees). A precision this CPU cannot
+    /// run is an error naming the CPU; the daemon does not fall back from an explicit one.
     public static func load(_ configuration: DaemonConfiguration, resolver: ModelResolver? = nil, logger: Logger) async throws -> Resolved {
         let resolver = resolver ?? ModelResolver.standard(
             environment: ProcessInfo.processInfo.environment, userID: geteuid(),
             executable: URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath())
         let (path, reason) = try choose(configuration, resolver: resolver)
         let threads = configuration.engineThreads
-        logger.info("loading the model", metadata: ["path": "\(path)", "from": "\(reason)"])
-        let model = try await WorkerThread.shared.run { try CLIPModel(directory: path, threads: threads, logger: logger) }
+        guard let precision = PrecisionSetting(configuration.modelPrecision) else {
+            throw SightlineError(.invalidArgument, DaemonConfiguration.precisionError(configuration.modelPrecision, field: "model.precision"))
+        }
+        logger.info("loading the model", metadata: ["path": "\(path)", "from": "\(reason)", "precision": "\(precision)"])
+        let model = try await WorkerThread.shared.run {
+            try CLIPModel.load(directory: path, threads: threads, precision: precision, field: "model.precision", logger: logger)
+        }
         return Resolved(summary: summary(of: model.info), model: model, reason: reason)
     }
 
@@ -58,6 +67,7 @@ public enum ModelResolution {
     public static func summary(of info: ModelInfo) -> ModelSummary {
         ModelSummary(
             name: info.name, path: info.directory, isTestModel: info.isTestModel,
-            note: info.isTestModel ? ModelSummary.testModelNote : nil)
+            note: info.isTestModel ? ModelSummary.testModelNote : nil, precision: info.precision.rawValue,
+            precisionReason: info.precisionReason, kernels: info.kernels, cpuFeatures: info.cpuFeatures)
     }
 }

@@ -38,6 +38,10 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var modelRepository: String?
     /// Threads the engine's matrix products use.
     public var engineThreads: Int = 2
+    /// The number format of the engine's linear layers: `auto` (the fastest that agrees with
+    /// fp32 on the bundled self-check), `fp32`, `int8` or `bf16`. Text, because the engine's
+    /// own type lives in a target this one does not import; `precisions` lists what it takes.
+    public var modelPrecision: String = "auto"
 
     // [scheduler]
     /// Most frames given to one encoder call.
@@ -86,6 +90,16 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var definedQueries: [DefinedQuery] = []
 
     public static let logLevels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
+    /// What `model.precision` takes (the engine's `PrecisionSetting`; a daemon test checks that
+    /// the two lists agree).
+    public static let precisions = ["auto", "fp32", "int8", "bf16"]
+    public static let precisionChoices = "auto, fp32, int8 or bf16"
+
+    /// Why `value` is no precision, naming where it came from (`field`) and the key it sets.
+    public static func precisionError(_ value: String, field: String) -> String {
+        let key = field == "model.precision" ? "" : " (model.precision)"
+        return "\(field)\(key) must be \(precisionChoices), not \"\(value)\""
+    }
 
     /// The embedded defaults for where the daemon runs.
     public init(defaultsFor environment: RunEnvironment) {
@@ -98,7 +112,7 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public static let fileKeys: Set<String> = [
         "socket.path", "socket.mode", "socket.group", "socket.read_access", "socket.max_connections", "socket.max_connections_per_user",
         "state.directory",
-        "model.path", "model.repository", "model.threads",
+        "model.path", "model.repository", "model.threads", "model.precision",
         "scheduler.max_batch", "scheduler.frames_per_stream", "scheduler.max_latency",
         "matches.update_interval",
         "motion.carry", "motion.refresh",
@@ -127,6 +141,12 @@ public struct DaemonConfiguration: Sendable, Equatable {
         if let v = try file.string("model.path") { modelPath = v.isEmpty ? nil : v }
         if let v = try file.string("model.repository") { modelRepository = v.isEmpty ? nil : v }
         if let v = try file.int("model.threads", in: 1...256) { engineThreads = v }
+        if let v = try file.string("model.precision") {
+            guard Self.precisions.contains(v) else {
+                throw ConfigFile.error(file.name, file.entry("model.precision")!.line, Self.precisionError(v, field: "model.precision"))
+            }
+            modelPrecision = v
+        }
         if let v = try file.int("scheduler.max_batch", in: 1...64) { maxBatch = v }
         if let v = try file.int("scheduler.frames_per_stream", in: 1...1000) { framesPerStream = v }
         if let v = try file.double("scheduler.max_latency", in: 0...3600) { maxLatency = v }
@@ -174,6 +194,7 @@ public struct DaemonConfiguration: Sendable, Equatable {
         "SIGHTLINE_LOG_LEVEL": "log.level",
         "SIGHTLINE_METRICS_ADDRESS": "metrics.address",
         "SIGHTLINE_MAX_LATENCY": "scheduler.max_latency",
+        "SIGHTLINE_PRECISION": "model.precision",
     ]
 
     public mutating func apply(environment: [String: String]) throws(SightlineError) {
@@ -191,6 +212,12 @@ public struct DaemonConfiguration: Sendable, Equatable {
                 throw SightlineError(.invalidArgument, "SIGHTLINE_MAX_LATENCY must be seconds from 0 to 3600 (0: no bound), not \"\(v)\"")
             }
             maxLatency = seconds
+        }
+        if let v = environment["SIGHTLINE_PRECISION"], !v.isEmpty {
+            guard Self.precisions.contains(v) else {
+                throw SightlineError(.invalidArgument, Self.precisionError(v, field: "SIGHTLINE_PRECISION"))
+            }
+            modelPrecision = v
         }
         if let v = environment["SIGHTLINE_METRICS_ADDRESS"], !v.isEmpty {
             _ = try Self.parseAddress(v, field: "SIGHTLINE_METRICS_ADDRESS")

@@ -12,6 +12,7 @@ struct ConfigurationLoader: Sendable {
     var socket: String?
     var stateDirectory: String?
     var model: String?
+    var precision: String?
     var logLevel: String?
     var metricsAddress: String?
 
@@ -31,6 +32,12 @@ struct ConfigurationLoader: Sendable {
         if let socket { settings.socketPath = socket }
         if let stateDirectory { settings.stateDirectory = stateDirectory }
         if let model { settings.modelPath = model }
+        if let precision {
+            guard DaemonConfiguration.precisions.contains(precision) else {
+                throw SightlineError(.invalidArgument, DaemonConfiguration.precisionError(precision, field: "--precision"))
+            }
+            settings.modelPrecision = precision
+        }
         if let logLevel {
             guard DaemonConfiguration.logLevels.contains(logLevel) else {
                 throw SightlineError(.invalidArgument, "--log-level must be one of \(DaemonConfiguration.logLevels.joined(separator: ", "))")

@@ -35,6 +35,9 @@ struct SightlinedCommand: AsyncParsableCommand {
     @Option(name: .long, help: "CLIP checkpoint directory.")
     var model: String?
 
+    @Option(name: .long, help: "Precision of the engine's linear layers (model.precision): auto (the fastest that agrees with fp32 on the bundled self-check, else fp32), fp32, int8 or bf16.")
+    var precision: String?
+
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: String?
 
@@ -49,7 +52,8 @@ struct SightlinedCommand: AsyncParsableCommand {
         let environment = ProcessInfo.processInfo.environment
         let run = RunEnvironment(variables: environment, uid: geteuid(), home: NSHomeDirectory())
         let loader = ConfigurationLoader(explicitFile: config, environment: environment, run: run, socket: socket,
-                                         stateDirectory: stateDirectory, model: model, logLevel: logLevel, metricsAddress: metricsAddress)
+                                         stateDirectory: stateDirectory, model: model, precision: precision, logLevel: logLevel,
+                                         metricsAddress: metricsAddress)
         let settings: DaemonConfiguration
         do {
             settings = try loader.load()
@@ -80,6 +84,9 @@ struct SightlinedCommand: AsyncParsableCommand {
         } else {
             logger.notice("model loaded", metadata: ["name": "\(summary.name)", "path": "\(summary.path ?? "")", "from": "\(resolved.reason)"])
         }
+        logger.notice("engine precision \(summary.precision ?? "fp32")", metadata: [
+            "reason": "\(summary.precisionReason ?? "")", "kernels": "\(summary.kernels ?? "")", "cpu": "\(summary.cpuFeatures.joined(separator: " "))",
+        ])
         let model = resolved.model
         let makeGrounder = EngineHangForTesting.wrap({
             try PipelineGrounder(model: model, configuration: settings, logger: logger)
@@ -121,6 +128,7 @@ struct SightlinedCommand: AsyncParsableCommand {
             "model.path = \(c.modelPath ?? "(unset)")",
             "model.repository = \(c.modelRepository ?? "(unset)")",
             "model.threads = \(c.engineThreads)",
+            "model.precision = \(c.modelPrecision)",
             "scheduler.max_batch = \(c.maxBatch)",
             "scheduler.frames_per_stream = \(c.framesPerStream)",
             "scheduler.max_latency = \(c.maxLatency)\(c.maxLatency == 0 ? " (no bound)" : "")",

@@ -46,7 +46,7 @@ import Testing
         #expect(all.socketPath == "/run/sightline/sightline.sock")
         #expect(all.stateDirectory == "/var/lib/sightline")
         #expect(all.maxBatch == 8 && all.framesPerStream == 4 && all.subscriberQueue == 1024)
-        #expect(all.modelRepository == "openai/clip-vit-base-patch16")
+        #expect(all.modelRepository == "openai/clip-vit-base-patch16" && all.modelPrecision == "auto")
         #expect(all.metricsAddress == "127.0.0.1:9464")
         #expect(all.socketGroup == "sightline")
     }
@@ -89,6 +89,10 @@ import Testing
         ("[socket]\nread_access = \"everyone\"", 2, "\"group\" or \"anyone\""),
         ("[metrics]\naddress = \"localhost\"", 2, "is not host:port"),
         ("[log]\nlevel = \"loud\"", 2, "log.level must be one of"),
+        ("[model]\nprecision = \"int4\"", 2, "model.precision must be auto, fp32, int8 or bf16, not \"int4\""),
+        ("[model]\n\nprecision = \"INT8\"", 3, "model.precision must be auto, fp32, int8 or bf16, not \"INT8\""),
+        ("[model]\nprecision = \"\"", 2, "model.precision must be auto, fp32, int8 or bf16, not \"\""),
+        ("[model]\nprecision = 8", 2, "model.precision must be a string"),
         ("[streams]\n\ndefault_short_side = 10", 3, "streams.default_short_side: 10 is not 0"),
         ("[streams]\ndefault_short_side = 99999", 2, "outside 0...4320"),
         ("just words", 1, "expected key = value"),
@@ -186,6 +190,28 @@ import Testing
             #expect(throws: SightlineError.self) { try c.apply(environment: ["SIGHTLINE_MAX_LATENCY": bad]) }
         }
         #expect(try DaemonConfiguration.parseAddress("[::1]:9000", field: "x") == ("::1", 9000))
+    }
+
+    /// `model.precision` from the file, then `SIGHTLINE_PRECISION` over it; a bad value names
+    /// the variable, the key it sets and the choices.
+    @Test func precisionComesFromTheFileAndTheEnvironment() throws {
+        var c = DaemonConfiguration(defaultsFor: Self.user)
+        #expect(c.modelPrecision == "auto")
+        try c.apply(ConfigFile(parsing: "[model]\nprecision = \"fp32\"", name: "f"))
+        #expect(c.modelPrecision == "fp32")
+        try c.apply(environment: ["SIGHTLINE_PRECISION": ""])
+        #expect(c.modelPrecision == "fp32", "an empty variable is no setting")
+        try c.apply(environment: ["SIGHTLINE_PRECISION": "int8"])
+        #expect(c.modelPrecision == "int8")
+        for bad in ["int4", "Auto", " fp32", "bf16,int8"] {
+            #expect {
+                try c.apply(environment: ["SIGHTLINE_PRECISION": bad])
+            } throws: { error in
+                (error as? SightlineError)?.message == "SIGHTLINE_PRECISION (model.precision) must be auto, fp32, int8 or bf16, not \"\(bad)\""
+            }
+        }
+        #expect(c.modelPrecision == "int8")
+        #expect(DaemonConfiguration.environmentKeys["SIGHTLINE_PRECISION"] == "model.precision")
     }
 
     static func shippedFile() throws -> String {

@@ -38,14 +38,18 @@ public struct EvaluationReport: Sendable, Codable, Equatable {
 
     public var model: String
     public var testModel: Bool
+    /// The engine's precision (`fp32`, `int8`, `bf16`): scores at a lower one differ slightly,
+    /// so a comparison of two reports needs it. Nil in reports written before it was recorded.
+    public var precision: String?
     public var cases: [CaseScore]
     public var mean: Mean
 
-    enum CodingKeys: String, CodingKey { case model, testModel = "test_model", cases, mean }
+    enum CodingKeys: String, CodingKey { case model, testModel = "test_model", precision, cases, mean }
 
-    public init(model: String, testModel: Bool, cases: [CaseScore]) {
+    public init(model: String, testModel: Bool, precision: String? = nil, cases: [CaseScore]) {
         self.model = model
         self.testModel = testModel
+        self.precision = precision
         self.cases = cases
         func average(_ values: [Double]) -> Double { values.isEmpty ? 0 : values.reduce(0, +) / Double(values.count) }
         let t = cases.compactMap(\.tIoU)
@@ -76,6 +80,7 @@ public struct EvaluationReport: Sendable, Codable, Equatable {
         let rule = widths.map { String(repeating: "-", count: $0) }.joined(separator: "  ")
         var out = [line(header), rule] + rows.dropLast().map(line) + [rule, line(rows.last!)]
         out.append("J, F, J&F and tIoU in percent; J&F = (J + F) / 2; tIoU only where the ground truth has empty frames.")
+        if let precision { out.append("Engine precision: \(precision).") }
         if testModel { out.append("Model \(model) is a test model with random weights: these scores mean nothing.") }
         return out.joined(separator: "\n")
     }

@@ -4,6 +4,7 @@ import Logging
 import SightlineCore
 import SightlineMedia
 import SightlineModel
+import SightlinePipeline
 import SightlineProtocol
 
 /// `sightline embed`: normalised CLIP embeddings of texts and images, straight from a checkpoint
@@ -16,7 +17,9 @@ struct EmbedCommand: ParsableCommand {
             Images are read with GStreamer (PNG, JPEG and anything else decodebin opens). By default an \
             image is resized and centre-cropped as CLIPImageProcessor does; --full-frame keeps the whole \
             frame (sides rounded to multiples of the patch size, short side near --short-side). --dense \
-            prints ClearCLIP patch embeddings, row-major over (y, x), instead of one embedding per image.
+            prints ClearCLIP patch embeddings, row-major over (y, x), instead of one embedding per image. \
+            The engine runs at fp32 unless --precision says otherwise, so that the embeddings are the \
+            checkpoint's own (the reference implementations' up to rounding); the JSON's model.precision says which ran.
             """)
 
     @Option(name: .long, help: "A CLIP checkpoint directory, or a hub repository id pulled with `sightline model pull`.")
@@ -40,6 +43,12 @@ struct EmbedCommand: ParsableCommand {
     @Option(name: .long, help: "Compute threads (default: one per core).")
     var threads: Int?
 
+    @Option(name: .long, help: """
+        Precision of the engine's linear layers: fp32 (the default: exact), int8, bf16, or auto (the fastest that \
+        agrees with fp32 on the bundled self-check photographs, as the daemon chooses).
+        """)
+    var precision = "fp32"
+
     @Flag(name: .long, help: "Print JSON.")
     var json = false
 
@@ -53,6 +62,7 @@ struct EmbedCommand: ParsableCommand {
         }
         if shortSide != nil && !fullFrame { throw ValidationError("--short-side needs --full-frame") }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+        _ = try precisionSetting(precision)
     }
 
     func run() throws {
@@ -62,7 +72,10 @@ struct EmbedCommand: ParsableCommand {
     }
 
     private func embed(logger: Logger) throws {
-        let clip = try CLIPModel(directory: try reportingErrors { try resolveModel(model) }, threads: threads, logger: logger)
+        let directory = try reportingErrors { try resolveModel(model) }
+        let setting = try precisionSetting(precision)
+        try reportingErrors { try setting.requireRunnable(field: "--precision") }
+        let clip = try CLIPModel.load(directory: directory, threads: threads, precision: setting, field: "--precision", logger: logger)
         let framing: CLIPModel.Framing = fullFrame ? .fullFrame(shortSide: shortSide ?? clip.info.imageSize) : .centerCrop
         let pictures = try image.map { try ImageFile.read($0) }
 
@@ -73,6 +86,8 @@ struct EmbedCommand: ParsableCommand {
             "embed_dim": JSONValue(clip.info.embedDim), "patch_size": JSONValue(clip.info.patchSize),
             "image_size": JSONValue(clip.info.imageSize), "logit_scale": Self.number(clip.info.logitScale),
             "test_model": .bool(clip.info.isTestModel),
+            "precision": .string(clip.info.precision.rawValue), "precision_reason": .string(clip.info.precisionReason),
+            "kernels": .string(clip.info.kernels),
         ])
         if !text.isEmpty {
             output["texts"] = .array(try text.enumerated().map { i, string in

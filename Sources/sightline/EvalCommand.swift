@@ -81,7 +81,8 @@ struct EvalCommand: AsyncParsableCommand {
             scores.append(try CaseScorer.score(sequence: c.sequence, query: c.query, events: events, pts: pts, truth: truth))
         }
         progress.finish()
-        let report = EvaluationReport(model: model.info.name, testModel: model.info.isTestModel, cases: scores)
+        let report = EvaluationReport(model: model.info.name, testModel: model.info.isTestModel, precision: model.info.precision.rawValue,
+                                      cases: scores)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         do {

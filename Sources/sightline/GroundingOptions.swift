@@ -45,6 +45,12 @@ struct GroundingOptions: ParsableArguments {
     @Option(name: .long, help: "Frames per encoder batch.")
     var batch = 4
 
+    @Option(name: .long, help: """
+        Precision of the engine's linear layers: auto (the default, as the daemon's model.precision: the fastest \
+        that agrees with fp32 on the bundled self-check photographs, else fp32), fp32, int8 or bf16.
+        """)
+    var precision = "auto"
+
     var settings: GroundingSettings {
         var s = GroundingSettings()
         if let background {
@@ -64,18 +70,32 @@ struct GroundingOptions: ParsableArguments {
 
     func validate() throws {
         guard batch >= 1, batch <= 64 else { throw ValidationError("--batch must be 1...64") }
+        _ = try precisionSetting(precision)
         do { try settings.validate() } catch let error as SightlineError { throw ValidationError(error.message) }
     }
 
     /// Loads the model off the cooperative pool and says plainly when it is a test model.
     func loadModel(logger: Logger) async throws -> CLIPModel {
         let directory = try reportingErrors { try resolveModel(model) }
-        let loaded = try await engineThread.run { try CLIPModel(directory: directory, logger: logger) }
+        let setting = try precisionSetting(precision)
+        try reportingErrors { try setting.requireRunnable(field: "--precision") }
+        let loaded = try await engineThread.run {
+            try CLIPModel.load(directory: directory, threads: nil, precision: setting, field: "--precision", logger: logger)
+        }
         if loaded.info.isTestModel {
             printError("sightline: \(loaded.info.name) is a tiny test model with random weights: its matches mean nothing.")
         }
+        printError("sightline: engine precision \(loaded.info.precision.rawValue) (\(loaded.info.precisionReason))")
         return loaded
     }
+}
+
+/// `--precision` as the engine takes it; anything else is a usage error naming the choices.
+func precisionSetting(_ text: String) throws -> PrecisionSetting {
+    guard let setting = PrecisionSetting(text) else {
+        throw ValidationError("--precision must be \(PrecisionSetting.choices), not \"\(text)\"")
+    }
+    return setting
 }
 
 /// The engine's calls block for the length of a forward pass: they run on this thread, one

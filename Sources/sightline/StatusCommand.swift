@@ -24,6 +24,8 @@ struct StatusCommand: AsyncParsableCommand {
         if let note = model?["note"]?.stringValue {
             Output.line("  \(model?["test_model"]?.boolValue == true ? "warning: " : "")\(note)")
         }
+        if let line = Self.precision(model) { Output.line(line) }
+        if let reason = model?["precision_reason"]?.stringValue { Output.line("  \(reason)") }
         if let engine = status["engine"], engine["encode_ms"]?.doubleValue != nil {
             Output.line("engine: \(Display.number(engine["encode_ms"], digits: 0)) ms per encoded frame, \(Display.number(engine["carry_ms"], digits: 1)) ms per carried one, up to \(Display.json(engine["encoded_per_batch"])) encoded per batch")
         }
@@ -42,6 +44,15 @@ struct StatusCommand: AsyncParsableCommand {
             return [Display.json(q["id"]), streams.isEmpty ? "all" : streams.joined(separator: ","), Display.json(q["text"])]
         }
         Output.line(Display.table(["QUERY", "STREAMS", "TEXT"], queries))
+    }
+
+    /// "engine precision int8 (oneDNN avx512_core_vnni; AVX2 FMA AVX-512 VNNI BF16)"; nil from
+    /// a daemon that does not say (one older than precisions).
+    static func precision(_ model: JSONValue?) -> String? {
+        guard let precision = model?["precision"]?.stringValue else { return nil }
+        let features = model?["cpu_features"]?.arrayValue?.compactMap(\.stringValue) ?? []
+        let details = [model?["kernels"]?.stringValue, features.isEmpty ? nil : features.joined(separator: " ")].compactMap { $0 }
+        return "engine precision \(precision)" + (details.isEmpty ? "" : " (\(details.joined(separator: "; ")))")
     }
 
     /// "active 4%" while the last frame changed, "idle" when it did not, "-" before a frame.

@@ -103,6 +103,11 @@ import SightlineProtocol
         #expect(result.status == 0, "\(result.stderr)")
         let report = try JSONDecoder().decode(EvaluationReport.self, from: Data(contentsOf: URL(fileURLWithPath: out + "/scores.json")))
         #expect(report.testModel)
+        // Without --precision, auto: the self-check chose one, and the report and the log say which.
+        let precision = try #require(report.precision)
+        #expect(["fp32", "int8", "bf16"].contains(precision))
+        #expect(result.stderr.contains("engine precision \(precision) (auto"), "\(result.stderr)")
+        #expect(result.stdout.contains("Engine precision: \(precision)."))
         #expect(report.cases.map(\.sequence) == ["bmx-trees", "horsejump-high", "soapbox"])
         for c in report.cases {
             #expect(c.frames == 6)
@@ -113,6 +118,32 @@ import SightlineProtocol
         #expect(abs(report.mean.j - report.cases.map(\.j).reduce(0, +) / 3) < 1e-12)
         for name in ["bmx-trees", "horsejump-high", "soapbox", "J&F", "mean", "mean nothing"] {
             #expect(result.stdout.contains(name), "table lacks \(name)")
+        }
+    }
+
+    /// `--precision` on `ground` and `eval`: as asked, and a bad value is a usage error naming
+    /// the choices; the help says that auto is the default.
+    @Test func groundAndEvalTakeAPrecision() async throws {
+        let out = try Support.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        let fp32 = try await Support.run(["ground", Support.clip, "--query", "a tree", "--model", Support.tinyModel, "--out", out,
+                                          "--refine-max-side", "64", "--sample-rate", "1", "--precision", "fp32"])
+        #expect(fp32.status == 0, "\(fp32.stderr)")
+        #expect(fp32.stderr.contains("engine precision fp32 (fp32 was asked for)"), "\(fp32.stderr)")
+        let int8 = try await Support.run(["ground", Support.clip, "--query", "a tree", "--model", Support.tinyModel, "--out", out + "/int8",
+                                          "--refine-max-side", "64", "--sample-rate", "1", "--precision", "int8"])
+        #expect(int8.status == 0, "\(int8.stderr)")
+        #expect(int8.stderr.contains("engine precision int8 (int8 was asked for"), "\(int8.stderr)")
+
+        for command in [["ground", Support.clip, "--query", "x", "--out", out + "/bad"],
+                        ["eval", "--davis", Support.davisSubset, "--expressions", Support.davisSubset + "/expressions.csv"]] {
+            for bad in ["int4", "FP32", ""] {
+                let refused = try await Support.run(command + ["--model", Support.tinyModel, "--precision", bad])
+                #expect(refused.status != 0, "\(command[0]) --precision \(bad)")
+                #expect(refused.stderr.contains("--precision must be auto, fp32, int8 or bf16, not \"\(bad)\""), "\(refused.stderr)")
+            }
+            let help = try await Support.run([command[0], "--help"])
+            #expect(help.stdout.split(whereSeparator: \.isWhitespace).joined(separator: " ").contains("auto (the default"), "\(help.stdout)")
         }
     }
 

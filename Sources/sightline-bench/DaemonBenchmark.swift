@@ -111,7 +111,7 @@ struct DaemonBenchmark: AsyncParsableCommand {
             Thread {
                 continuation.resume(with: Result {
                     // The same precision as the daemon's (its self-check inputs are bundled with it).
-                    let engine = try CLIPModel(directory: model, threads: nil, precision: precision, check: PrecisionCheck.bundledForBenchmarks, logger: logger)
+                    let engine = try CLIPModel(directory: model, threads: nil, precision: precision, check: try PrecisionCheck.bundled(), logger: logger)
                     let grounder = try PipelineGrounder(model: engine, logger: logger)
                     let records = texts.enumerated().map {
                         QueryRecord(id: "q-\($0.offset)", text: $0.element, streams: [], threshold: QuerySpec.defaultThreshold, minDuration: 0, created: Date())
@@ -172,7 +172,3 @@ struct DaemonBenchmark: AsyncParsableCommand {
     }
 }
 
-extension PrecisionCheck {
-    /// Placeholder until the daemon's bundled self-check inputs are reachable from here.
-    static var bundledForBenchmarks: PrecisionCheck? { nil }
-}

@@ -16,10 +16,8 @@ public struct CPUFeatures: Sendable, Equatable {
             .split(separator: " ").map(String.init) ?? [])
     }
 
-    /// int8 products without a saturating 16-bit step (AVX512-VNNI, AVX-VNNI or AMX).
-    public var hasInt8DotProduct: Bool { flags.contains("avx512_vnni") || flags.contains("avx_vnni") || flags.contains("amx_int8") }
-    /// bf16 products in hardware (AVX512-BF16 or AMX); oneDNN has no bf16 matmul without them.
-    public var hasBF16: Bool { flags.contains("avx512_bf16") || flags.contains("amx_bf16") }
+    // Which kernels run is oneDNN's dispatcher's to say (`OneDNN` in SightlineModel asks it),
+    // not these flags: a cap such as DNNL_MAX_CPU_ISA changes it without changing them.
 
     /// The features that decide the engine's kernels, in the names people know them by.
     public var names: [String] {

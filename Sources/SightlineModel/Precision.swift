@@ -1,3 +1,4 @@
+import Foundation
 import SightlineCore
 
 /// The number format of the engine's linear layers (patch embedding, q/k/v, output projection,
@@ -22,6 +23,29 @@ public enum Precision: String, Sendable, CaseIterable, Codable {
     /// Lower precisions worth trying on this CPU, fastest first (measured with
     /// `sightline-bench encoder`: int8 runs at about twice bf16's rate where VNNI exists).
     public static var candidates: [Precision] { [.int8, .bf16].filter(\.isSupported) }
+}
+
+extension Precision {
+    /// The environment variables that cap the instruction sets oneDNN dispatches to (its own
+    /// names; the tests use them to run the AVX2 kernels on a newer CPU).
+    static let dispatchCaps = ["ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA"]
+
+    /// The error for a precision this machine cannot run. It names `field` (the setting as the
+    /// user wrote it), the CPU, the features it has and any cap on them, because "bf16 is not
+    /// supported" on a CPU whose /proc/cpuinfo lists BF16 is a riddle unless it says that
+    /// oneDNN was capped.
+    public func unsupportedError(field: String, environment: [String: String] = ProcessInfo.processInfo.environment) -> SightlineError {
+        let cpu = CPUFeatures.current
+        var machine = "\(cpu.model): \(cpu.names.isEmpty ? "no AVX2" : cpu.names.joined(separator: " "))"
+        if let cap = Self.dispatchCaps.first(where: { environment[$0]?.isEmpty == false }) {
+            machine += "; oneDNN is capped at \(environment[cap]!) by \(cap)"
+        }
+        let needs = self == .bf16 ? "AVX512-BF16 or AMX" : "instructions oneDNN does not find here"
+        let runnable = ["auto", "fp32"] + Precision.candidates.map(\.rawValue)
+        let others = runnable.dropLast().joined(separator: ", ") + " or " + runnable.last!
+        return SightlineError(.invalidArgument, "\(field) \(rawValue) does not run on this CPU (\(machine)): it needs \(needs); use \(others)",
+                              context: ["precision": rawValue])
+    }
 }
 
 /// `model.precision`: a precision, or `auto` (the fastest one that passes the self-check).

@@ -5,7 +5,7 @@ extension CLIPModel {
     /// The same checkpoint with its linear layers in `precision`: a new engine with threads of
     /// its own. The fp32 values are not kept by the new model (Linear.converted).
     public func converted(to precision: Precision) throws -> CLIPModel {
-        guard precision.isSupported else { throw Self.unsupported(precision) }
+        guard precision.isSupported else { throw precision.unsupportedError(field: "precision") }
         return try CLIPModel(name: info.name, directory: info.directory, configuration: configuration, tokenizer: tokenizer,
                              text: try text.converted(to: precision), vision: try vision.converted(to: precision),
                              preprocessor: preprocessor, logitScale: info.logitScale, storage: info.weightsDType,
@@ -55,13 +55,6 @@ extension CLIPModel {
         }
     }
 
-    static func unsupported(_ precision: Precision) -> SightlineError {
-        SightlineError(
-            .invalidArgument,
-            "\(precision.rawValue) needs a CPU with AVX512-BF16 or AMX; this one has \(CPUFeatures.current.names.joined(separator: " ")) (use auto, fp32 or int8)",
-            context: ["precision": precision.rawValue])
-    }
-
     /// The model at the precision `setting` asks for. `auto` takes the fastest candidate whose
     /// results agree with fp32 on `check`, else fp32; an explicit precision is used as asked,
     /// with a warning when it fails the check. `self` is the fp32 model.
@@ -70,7 +63,7 @@ extension CLIPModel {
         case .fixed(.fp32):
             return self
         case .fixed(let precision):
-            guard precision.isSupported else { throw Self.unsupported(precision) }
+            guard precision.isSupported else { throw precision.unsupportedError(field: "precision") }
             let reference = try check.map { try checkResults($0) }
             let candidate = try converted(to: precision)
             var reason = "\(precision.rawValue) was asked for"

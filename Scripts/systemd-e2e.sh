@@ -131,31 +131,56 @@ echo sightline-e2e > "$ROOT/etc/hostname"
 : > "$ROOT/etc/machine-id"
 
 # ---- boot --------------------------------------------------------------------------------
-log "booting systemd in the container"
-systemd-nspawn --boot --register=no --keep-unit --console=passive -D "$ROOT" --machine=sightline-e2e \
-    > "$RUN/console.log" 2>&1 < /dev/null &
-NSPAWN_PID=$!
-for _ in $(seq 1 100); do
-    LEADER=$(pgrep -P "$NSPAWN_PID" | head -1 || true)
-    [ -n "$LEADER" ] && [ "$(readlink "/proc/$LEADER/exe" 2>/dev/null)" != "$(readlink "/proc/$NSPAWN_PID/exe")" ] && break
-    LEADER=""
-    sleep 0.2
-done
-[ -n "$LEADER" ] || { cat "$RUN/console.log" >&2; echo "systemd-e2e: no container PID 1" >&2; exit 1; }
-
 ct() { nsenter -t "$LEADER" -a -- env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 "$@"; }
 ct_sh() { ct /bin/sh -c "$1"; }
 
-state=""
-for _ in $(seq 1 120); do
-    state=$(ct systemctl is-system-running 2>/dev/null || true)
-    case "$state" in running|degraded) break ;; esac
-    sleep 0.5
-done
-case "$state" in
-    running|degraded) pass boot "systemd in the container is $state (PID 1 is host pid $LEADER)" ;;
-    *) fail boot "systemd did not finish booting: '$state'"; tail -30 "$RUN/console.log"; exit 1 ;;
-esac
+# Starts the container and waits for its systemd to finish booting (up to $1 seconds).
+# Leaves NSPAWN_PID and LEADER (the container's PID 1, as a host pid) set; on failure prints
+# what it saw, stops the container and returns 1.
+boot() {
+    local wait=$1 state="" error=""
+    systemd-nspawn --boot --register=no --keep-unit --console=passive -D "$ROOT" --machine=sightline-e2e \
+        > "$RUN/console.log" 2>&1 < /dev/null &
+    NSPAWN_PID=$!
+    LEADER=""
+    for _ in $(seq 1 100); do
+        LEADER=$(pgrep -P "$NSPAWN_PID" | head -1 || true)
+        [ -n "$LEADER" ] && [ "$(readlink "/proc/$LEADER/exe" 2>/dev/null)" != "$(readlink "/proc/$NSPAWN_PID/exe")" ] && break
+        LEADER=""
+        sleep 0.2
+    done
+    if [ -n "$LEADER" ]; then
+        for _ in $(seq 1 $(( wait * 2 ))); do
+            state=$(ct systemctl is-system-running 2> "$RUN/systemctl.err" || true)
+            case "$state" in running|degraded) STATE=$state; return 0 ;; esac
+            sleep 0.5
+        done
+        error=$(cat "$RUN/systemctl.err")
+    fi
+    echo "systemd-e2e: the container did not finish booting: state '$state', systemctl said '$error'" >&2
+    echo "systemd-e2e: nspawn pid $NSPAWN_PID, leader '${LEADER:-none}' ($( [ -n "$LEADER" ] && readlink "/proc/$LEADER/exe" 2>/dev/null ))" >&2
+    ps -o pid,ppid,stat,etime,args --ppid "$NSPAWN_PID" >&2 || true
+    [ -n "$LEADER" ] && ps -o pid,stat,etime,args --ppid "$LEADER" >&2 || true
+    echo "systemd-e2e: console:" >&2
+    tail -40 "$RUN/console.log" >&2
+    kill "$NSPAWN_PID" 2>/dev/null || true
+    for _ in $(seq 1 20); do kill -0 "$NSPAWN_PID" 2>/dev/null || break; sleep 0.5; done
+    kill -9 "$NSPAWN_PID" 2>/dev/null || true
+    wait "$NSPAWN_PID" 2>/dev/null || true
+    NSPAWN_PID="" LEADER=""
+    return 1
+}
+
+log "booting systemd in the container"
+STATE=""
+# A second try: a boot that stalls on a loaded machine should not sink the whole run, and
+# the first try's diagnostics are printed either way.
+if boot 90 || { log "booting again"; boot 120; }; then
+    pass boot "systemd in the container is $STATE (PID 1 is host pid $LEADER)"
+else
+    fail boot "systemd did not finish booting twice (see above)"
+    exit 1
+fi
 
 # Waits up to $1 seconds for the shell condition $2 inside the container.
 ct_wait() {

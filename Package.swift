@@ -34,8 +34,10 @@ let package = Package(
         // oneDNN's int8 and bf16 matrix products (Debian's libdnnl-dev has no pkg-config file).
         .systemLibrary(name: "CDNNL", providers: [.apt(["libdnnl-dev"])]),
         // The element-wise kernels between the matrix products: hot loops over raw buffers whose
-        // callers check sizes once at entry. The only code built without runtime checks.
-        .target(name: "SightlineKernels", swiftSettings: [.unsafeFlags(["-Ounchecked"])]),
+        // callers check sizes once at entry, in C so that each is built for AVX2 as well as for
+        // baseline x86-64 (optimised in debug builds too); SightlineKernels is their Swift face.
+        .target(name: "CKernels", exclude: ["kernels.inc"], cSettings: [.unsafeFlags(["-O2"])]),
+        .target(name: "SightlineKernels", dependencies: ["CKernels"]),
         .target(
             name: "SightlineModel",
             dependencies: [
@@ -49,7 +51,7 @@ let package = Package(
             // check: this target parses checkpoints, configurations and tokenizer files.
             swiftSettings: [.unsafeFlags(["-O"])]
         ),
-        .testTarget(name: "SightlineModelTests", dependencies: ["SightlineModel", "SightlineMedia", "SightlineTestSupport"]),
+        .testTarget(name: "SightlineModelTests", dependencies: ["SightlineModel", "SightlineKernels", "SightlineMedia", "SightlineTestSupport"]),
 
         // MARK: Media ingest
         .systemLibrary(

@@ -2,6 +2,7 @@ import COpenBLAS
 import Foundation
 import Logging
 import SightlineCore
+import SightlineKernels
 import Synchronization
 
 /// What a loaded model is, for logs, banners and callers that size their inputs.
@@ -35,6 +36,9 @@ public struct ModelInfo: Sendable, Equatable {
     /// The CPU's features that decide the kernels (AVX2, VNNI, BF16...), and oneDNN's kernel family.
     public var cpuFeatures: [String] = CPUFeatures.current.names
     public var kernels: String = "OpenBLAS"
+    /// The instruction set of the element-wise kernels between the products ("avx2+fma" or
+    /// "x86-64"; `SIGHTLINE_KERNELS=x86-64` asks for the latter).
+    public var elementwiseKernels: String = Kernels.instructionSet
 }
 
 /// A CLIP checkpoint loaded for inference on the CPU: the text and vision towers, the tokenizer
@@ -124,6 +128,7 @@ public final class CLIPModel: Sendable {
             "model": "\(name)", "directory": "\(directory)", "vision": "ViT \(config.vision.layers)x\(config.vision.hiddenSize)/\(config.patchSize)",
             "image_size": "\(config.imageSize)", "weights": "\(storage)", "threads": "\(info.threads)",
             "precision": "\(info.precision.rawValue)", "precision_reason": "\(info.precisionReason)", "kernels": "\(info.kernels)",
+            "elementwise_kernels": "\(info.elementwiseKernels)",
             "cpu": "\(info.cpuFeatures.joined(separator: " "))", "test_model": "\(config.isTestModel)",
         ])
         if config.isTestModel {

@@ -87,7 +87,7 @@ struct EmbedCommand: ParsableCommand {
             "image_size": JSONValue(clip.info.imageSize), "logit_scale": Self.number(clip.info.logitScale),
             "test_model": .bool(clip.info.isTestModel),
             "precision": .string(clip.info.precision.rawValue), "precision_reason": .string(clip.info.precisionReason),
-            "kernels": .string(clip.info.kernels),
+            "kernels": .string(clip.info.kernels), "elementwise_kernels": .string(clip.info.elementwiseKernels),
         ])
         if !text.isEmpty {
             output["texts"] = .array(try text.enumerated().map { i, string in

@@ -51,6 +51,25 @@ struct EmbedPrecisionTests {
         #expect(model["precision_reason"] as? String == "fp32 was asked for")
     }
 
+    /// The element-wise kernels' baseline copy (SSE2), asked for with `SIGHTLINE_KERNELS`, gives
+    /// what the AVX2 copy gives, to rounding: both run here, whatever the CPU chose.
+    @Test("the baseline and AVX2 element-wise kernels agree")
+    func theBaselineAndAVX2KernelsAgree() async throws {
+        let inputs = ["--model", Fixtures.directory("tiny-quickgelu-p8"), "--json", "--dense", "--full-frame"]
+            + Self.texts.flatMap { ["--text", $0] } + Self.images.prefix(1).flatMap { ["--image", $0] }
+        let chosen = try await Self.embed(inputs)
+        let baseline = try await Self.embed(inputs, environment: ["SIGHTLINE_KERNELS": "x86-64"])
+        #expect(chosen.status == 0 && baseline.status == 0, "\(chosen.error) \(baseline.error)")
+        let chosenOutput = try Self.json(chosen.output), baselineOutput = try Self.json(baseline.output)
+        let flags = CPUFeatures.current.flags
+        #expect(Self.model(chosenOutput)["elementwise_kernels"] as? String == (flags.contains("avx2") && flags.contains("fma") ? "avx2+fma" : "x86-64"))
+        #expect(Self.model(baselineOutput)["elementwise_kernels"] as? String == "x86-64", "\(Self.model(baselineOutput))")
+        let a = Self.embeddings(chosenOutput), b = Self.embeddings(baselineOutput)
+        try #require(a.count == b.count && a.count > Self.texts.count + 1)
+        let cosines = zip(a, b).map { Self.cosine($0, $1) }
+        #expect(cosines.allSatisfy { $0 > 0.99999 }, "\(cosines.min() ?? 0)")
+    }
+
     @Test("auto chooses with the bundled self-check and says why")
     func autoChoosesWithTheSelfCheck() async throws {
         let result = try await Self.embed(["--model", Fixtures.directory("tiny-gelu-p14"), "--text", "a tree", "--json", "--precision", "auto"])

@@ -141,9 +141,9 @@ final class SafeTensorsFile: @unchecked Sendable {
                     context: ["file": path, "tensor": name])
             }
             let dtype = TensorDType(rawValue: dtypeName)
-            // Products checked by hand: this target is compiled with -Ounchecked, where an
-            // overflow wraps instead of trapping, and a wrapped count (for example of a shape
-            // [2^32, 2^32]) could match the span and let a huge shape through.
+            // Products checked by hand, so that a hostile shape (for example [2^32, 2^32]) is a
+            // clear error rather than an overflow trap or, built unchecked, a wrapped count
+            // that matches the span and lets a huge shape through.
             guard let elements = Self.elementCount(shape) else {
                 throw corrupt("shape \(shape) has more elements than any file can hold")
             }

@@ -17,31 +17,26 @@ import Testing
     static var check: PrecisionCheck { PrecisionCheck(images: frames, texts: texts) }
     static let logger = Logger(label: "precision-tests")
 
+    /// Checks the self-check's bounds, and prints the figures (Docs/model-engine.md's table).
     static func expectAgreement(_ agreement: PrecisionAgreement, _ what: String, pooled: Float = 0.999) {
+        logger.info("agreement with fp32", metadata: ["case": "\(what)", "figures": "\(agreement.summary)"])
         #expect(agreement.meanPatchCosine >= 0.995, "\(what): \(agreement.summary)")
         #expect(agreement.minimumPatchCosine >= 0.98, "\(what): \(agreement.summary)")
         #expect(agreement.minimumPooledCosine >= pooled, "\(what): \(agreement.summary)")
     }
 
-    /// The pooled bound each fixture meets in int8. TinyCLIP-8M/16's shape (10 layers, 256
-    /// wide) keeps its patches within the bounds but its pooled image embeddings only at
-    /// 0.9978 (the self-check's 0.999 then turns int8 down for it: see the test below and
-    /// Docs/model-engine.md); the others and ViT-B/16 meet 0.999.
-    static func pooledBound(_ config: String, _ precision: Precision) -> Float {
-        config == "tinyclip-8m-16" && precision == .int8 ? 0.997 : 0.999
-    }
-
     /// Without VNNI (AVX2 or AVX-512 alone) int8 weights keep 7 bits (Linear.converted), and
-    /// the small fixtures' agreement drops (measured: patch min 0.964, pooled 0.9965-0.9989);
-    /// ViT-B/16's shape still meets the full bounds. The self-check is what keeps a checkpoint
-    /// that falls short at fp32 there.
+    /// the small fixtures' pooled agreement drops below the self-check's 0.999 (measured: patch
+    /// min 0.9940, pooled 0.9982-0.9993); ViT-B/16's shape still meets the full bounds. The
+    /// self-check is what keeps a checkpoint that falls short at fp32 there.
     static func expectFixtureAgreement(_ agreement: PrecisionAgreement, _ config: String, _ precision: Precision) {
         if precision == .int8 && !OneDNN.shared.hasInt8DotProduct {
+            logger.info("agreement with fp32", metadata: ["case": "\(config) int8 without VNNI", "figures": "\(agreement.summary)"])
             #expect(agreement.meanPatchCosine >= 0.995, "\(config) int8 without VNNI: \(agreement.summary)")
-            #expect(agreement.minimumPatchCosine >= 0.95, "\(config) int8 without VNNI: \(agreement.summary)")
-            #expect(agreement.minimumPooledCosine >= 0.995, "\(config) int8 without VNNI: \(agreement.summary)")
+            #expect(agreement.minimumPatchCosine >= 0.99, "\(config) int8 without VNNI: \(agreement.summary)")
+            #expect(agreement.minimumPooledCosine >= 0.997, "\(config) int8 without VNNI: \(agreement.summary)")
         } else {
-            expectAgreement(agreement, "\(config) \(precision)", pooled: pooledBound(config, precision))
+            expectAgreement(agreement, "\(config) \(precision)")
         }
     }
 

@@ -1,11 +1,19 @@
+import Foundation
 import Logging
 import SightlineCore
 
 extension CLIPModel {
     /// The same checkpoint with its linear layers in `precision`: a new engine with threads of
     /// its own. The fp32 values are not kept by the new model (Linear.converted).
+    ///
+    /// `SIGHTLINE_DEBUG_FAIL_PRECISION=int8` (or bf16) makes that conversion fail as oneDNN
+    /// does when it has no kernel for a product: how the tests reach `auto`'s fallback.
     public func converted(to precision: Precision) throws -> CLIPModel {
         guard precision.isSupported else { throw precision.unsupportedError(field: "precision") }
+        if ProcessInfo.processInfo.environment["SIGHTLINE_DEBUG_FAIL_PRECISION"] == precision.rawValue {
+            throw SightlineError(.system, "oneDNN could not find a matrix product for \(precision.rawValue) on this CPU (SIGHTLINE_DEBUG_FAIL_PRECISION)",
+                                 context: ["library": "libdnnl"])
+        }
         return try CLIPModel(name: info.name, directory: info.directory, configuration: configuration, tokenizer: tokenizer,
                              text: try text.converted(to: precision), vision: try vision.converted(to: precision),
                              preprocessor: preprocessor, logitScale: info.logitScale, storage: info.weightsDType,
@@ -81,8 +89,19 @@ extension CLIPModel {
             let reference = try checkResults(check)
             var failures: [String] = []
             for precision in Precision.candidates {
-                let candidate = try converted(to: precision)
-                let agreement = agreement(reference, try candidate.checkResults(check))
+                // A precision whose kernels cannot be made or run here is passed over like one
+                // that fails the check: auto never stops the engine from loading in fp32.
+                let candidate: CLIPModel, agreement: PrecisionAgreement
+                do {
+                    candidate = try converted(to: precision)
+                    agreement = self.agreement(reference, try candidate.checkResults(check))
+                } catch {
+                    logger.warning("cannot run this precision: passing it over", metadata: [
+                        "precision": "\(precision.rawValue)", "error": "\(error)", "model": "\(info.name)",
+                    ])
+                    failures.append("\(precision.rawValue): \(error)")
+                    continue
+                }
                 if agreement.passes {
                     return candidate.withPrecisionReason("auto: \(precision.rawValue) passes the self-check (\(agreement.summary))")
                 }
@@ -93,7 +112,7 @@ extension CLIPModel {
             }
             let reason = failures.isEmpty
                 ? "auto: no lower precision runs on this CPU"
-                : "auto: fp32, as no lower precision passes the self-check (\(failures.joined(separator: "; ")))"
+                : "auto: fp32, as no lower precision runs and passes the self-check (\(failures.joined(separator: "; ")))"
             if !failures.isEmpty {
                 logger.warning("running fp32: no lower precision agrees with it closely enough on this checkpoint",
                                metadata: ["model": "\(info.name)", "check": "\(failures.joined(separator: "; "))"])

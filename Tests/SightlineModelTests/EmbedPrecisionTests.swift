@@ -70,6 +70,26 @@ struct EmbedPrecisionTests {
         #expect(cosines.allSatisfy { $0 > 0.99999 }, "\(cosines.min() ?? 0)")
     }
 
+    /// oneDNN without a kernel for a product (made to happen with SIGHTLINE_DEBUG_FAIL_PRECISION):
+    /// `auto` passes that precision over with a warning and still loads; asked for explicitly,
+    /// it is a clear error.
+    @Test("a precision whose kernels cannot be made is passed over by auto, an error when asked for")
+    func aPrecisionWhoseKernelsFailIsPassedOver() async throws {
+        let inputs = ["--model", Fixtures.directory("tiny-gelu-p14"), "--text", "a tree", "--json"]
+        let failing = ["SIGHTLINE_DEBUG_FAIL_PRECISION": "int8"]
+        let auto = try await Self.embed(inputs + ["--precision", "auto"], environment: failing)
+        #expect(auto.status == 0, "\(auto.error)")
+        let model = Self.model(try Self.json(auto.output))
+        #expect(["fp32", "bf16"].contains(model["precision"] as? String ?? ""), "\(model)")
+        #expect(auto.error.contains("cannot run this precision: passing it over") && auto.error.contains("precision=int8"), "\(auto.error)")
+        if model["precision"] as? String == "fp32" {
+            #expect((model["precision_reason"] as? String ?? "").contains("int8: oneDNN could not find a matrix product"), "\(model)")
+        }
+        let asked = try await Self.embed(inputs + ["--precision", "int8"], environment: failing)
+        #expect(asked.status != 0)
+        #expect(asked.error.contains("oneDNN could not find a matrix product for int8"), "\(asked.error)")
+    }
+
     @Test("auto chooses with the bundled self-check and says why")
     func autoChoosesWithTheSelfCheck() async throws {
         let result = try await Self.embed(["--model", Fixtures.directory("tiny-gelu-p14"), "--text", "a tree", "--json", "--precision", "auto"])

@@ -113,7 +113,7 @@ struct CamerasBenchmark: AsyncParsableCommand {
 
         let maker = CameraFiles(idleRatio: idleRatio, directory: directory, progress: Self.progress)
         let cameras = try maker.make(clips: clips, streams: counts.max() ?? 1)
-        say("sightline-bench cameras: model \(self.model == model ? model : "\(self.model) (\(model))")")
+        say("sightline-bench cameras: model \(self.model == model ? model : "\(self.model) (\(model))"), model.precision \(precision)")
         say("clips: " + clips.map { ($0 as NSString).lastPathComponent }.joined(separator: ", ")
               + String(format: "; at %d fps in %d s stretches, idle:active %g; %d queries, %g fps per stream, %g s per step after %g s of warm-up",
                        CameraFiles.fps, maker.stretch, idleRatio, queries, fps, seconds, Self.warmUp))

@@ -62,7 +62,7 @@ struct DaemonBenchmark: AsyncParsableCommand {
         let counts = streams.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
         guard !counts.isEmpty, counts.allSatisfy({ $0 > 0 }) else { throw ValidationError("--streams: a list of positive counts, e.g. 1,2,4") }
         let texts = DaemonProcess.queryTexts(queries, from: Self.texts)
-        print("sightline-bench daemon: model \(model), clip \(clip), \(queries) queries, \(fps) fps per stream, \(Int(seconds)) s per step")
+        print("sightline-bench daemon: model \(model), model.precision \(precision), clip \(clip), \(queries) queries, \(fps) fps per stream, \(Int(seconds)) s per step")
 
         let ceiling = try await engineCeiling(texts: texts, precision: setting)
         print(String(format: "peer (engine and grounding called directly, batches of 8): %.2f frames/s", ceiling))

@@ -21,6 +21,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
     ],
     targets: [
         // MARK: Shared pure types (no C module)
@@ -145,6 +146,11 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+
+        // MARK: Event history
+        // The durable event log, in SQLite through GRDB (Debian's libsqlite3).
+        .target(name: "SightlineHistory", dependencies: ["SightlineCore", .product(name: "GRDB", package: "GRDB.swift")]),
+        .testTarget(name: "SightlineHistoryTests", dependencies: ["SightlineHistory"]),
 
         // MARK: systemd, installation and model management
         .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),

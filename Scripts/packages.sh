@@ -1,7 +1,7 @@
 # Debian packages Sightline builds and runs with. Sourced by the other scripts.
 # Installing is idempotent: apt-get runs only when something is missing.
 
-SIGHTLINE_BUILD_PACKAGES="pkg-config libopenblas-dev libdnnl-dev libsystemd-dev libssl-dev libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev \
+SIGHTLINE_BUILD_PACKAGES="pkg-config libopenblas-dev libdnnl-dev libsqlite3-dev libsystemd-dev libssl-dev libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev \
 gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly \
 gstreamer1.0-libav gstreamer1.0-tools"
 # Tests also serve RTSP from the test itself and check systemd units with systemd's own tools.

@@ -40,9 +40,10 @@ import Testing
         let subscribe = Request(id: 1, operation: .subscribe(Subscription(detail: .rle)))
         try await stuck.writeAndFlush(ByteBuffer(bytes: JSONWriter.line(subscribe.json))).get()
 
-        // A missing file with a long name: its `failed` status carries the name, so each
-        // event is large and the stuck socket fills after fewer of them.
-        let longName = (0..<8).map { _ in String(repeating: "m", count: 120) }.joined(separator: "/")
+        // A missing file with a long name (about 3.6 KB, within PATH_MAX): its `failed` status
+        // carries the name, so each event is large and the stuck socket's buffers fill after a
+        // few dozen of them, which a loaded machine churns out well within the deadline.
+        let longName = (0..<30).map { _ in String(repeating: "m", count: 120) }.joined(separator: "/")
         let missing = directory + "/missing/" + longName + ".mp4"
         let finished = Finished()
         let deadline = ContinuousClock.now + .seconds(60)

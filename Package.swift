@@ -208,7 +208,7 @@ let package = Package(
                 "SightlineCore",
                 "SightlineMedia",
                 "SightlineGrounding", "SightlineModel", "SightlinePipeline",
-                "SightlineProtocol", "SightlineDaemon", "SightlineClient",
+                "SightlineProtocol", "SightlineDaemon", "SightlineClient", "SightlineHistory",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]

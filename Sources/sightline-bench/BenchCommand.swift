@@ -17,6 +17,7 @@ struct BenchCommand: AsyncParsableCommand {
             MotionBenchmark.self,
             WindowBenchmark.self,
             CamerasBenchmark.self,
+            HistoryBenchmark.self,
         ]
     )
 }

@@ -50,18 +50,27 @@ import Testing
 
         try await daemon.client { reader in
             _ = try await reader.request(.subscribe(Subscription(detail: .rle)))
-            // Churns streams on its own connection until the reader is done.
+            // Four churners, each on its own connection, add and remove streams until the reader
+            // is done (it stops at the deadline), so that it always has events coming and never
+            // waits for one that does not come. Four, because on a loaded machine each round
+            // trip waits its turn for the daemon's threads: together they keep it busy.
             let churn = Task {
-                try await daemon.client { client in
-                    var n = 0
-                    // Until the reader is done (it stops at the deadline), so that it always has
-                    // events coming and never waits for one that does not come.
-                    while !finished.isSet {
-                        _ = try await client.request(.streamAdd(StreamSpec(id: "churn-\(n)", uri: missing, fps: 1, loop: false)))
-                        _ = try await client.request(.streamRemove(id: "churn-\(n)"))
-                        n += 1
+                try await withThrowingTaskGroup(of: Int.self) { group in
+                    for churner in 0..<4 {
+                        group.addTask {
+                            try await daemon.client { client in
+                                var n = 0
+                                while !finished.isSet {
+                                    let id = "churn-\(churner)-\(n)"
+                                    _ = try await client.request(.streamAdd(StreamSpec(id: id, uri: missing, fps: 1, loop: false)))
+                                    _ = try await client.request(.streamRemove(id: id))
+                                    n += 1
+                                }
+                                return n
+                            }
+                        }
                     }
-                    return n
+                    return try await group.reduce(0, +)
                 }
             }
             defer { finished.set() }

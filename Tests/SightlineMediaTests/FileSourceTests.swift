@@ -97,9 +97,10 @@ import Testing
         let path = directory.path("short.mp4")
         try await TestMedia.mp4(path, width: 160, height: 120, fps: 30, seconds: 1)
         let run = try SourceRun("loop", SourceOptions(uri: path, sampleRate: 10, loop: true, realtime: false, bufferedFrames: 64))
-        // One pass gives 10 frames; wait for thirty passes' worth (looping once used to work
-        // while a later pass got stuck).
-        #expect(await run.wait(timeout: 90) { await $0.frames.count >= 300 })
+        // One pass gives 10 frames; wait for fifteen passes' worth (looping once used to work
+        // while a later pass got stuck). Fifteen, not more: on a loaded CI machine a pass has
+        // taken up to 5 s.
+        #expect(await run.wait(timeout: 90) { await $0.frames.count >= 150 })
         await run.stop()
         let frames = await run.frames
         #expect(await run.states == [.starting, .online, .ended])
@@ -109,7 +110,7 @@ import Testing
         #expect(zip(frames, frames.dropFirst()).allSatisfy { $0.seq < $1.seq })
         // Each pass's pipeline is freed once stopped (a bus message left alive once kept
         // every pipeline alive: 1.3 MiB a pass).
-        #expect(run.source.statistics.pipelinesStarted >= 30)
+        #expect(run.source.statistics.pipelinesStarted >= 15)
         #expect(await run.allPipelinesReleased(timeout: 10), "\(run.source.statistics)")
     }
 

@@ -7,4 +7,7 @@ cd "$(dirname "$0")/.."
 # shellcheck disable=SC2086
 sightline_install_packages $SIGHTLINE_BUILD_PACKAGES $SIGHTLINE_TEST_PACKAGES
 swift build --build-tests
-swift test --skip-build "$@"
+# At most six tests at a time: run all at once, the suite's dozens of daemons and pipelines
+# starved each other on two cores (with one of them busy, as CI runs) until timing checks
+# failed; six finished faster (181 s against 207 s) with none failing.
+swift test --skip-build --experimental-maximum-parallelization-width "${SIGHTLINE_TEST_WIDTH:-6}" "$@"

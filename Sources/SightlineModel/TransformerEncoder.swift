@@ -38,9 +38,10 @@ struct EncoderLayer: Sendable {
     let fc1: Linear
     let fc2: Linear
 
-    func converted(to precision: Precision) throws -> EncoderLayer {
-        EncoderLayer(norm1: norm1, qkv: try qkv.converted(to: precision), out: try out.converted(to: precision), norm2: norm2,
-                     fc1: try fc1.converted(to: precision), fc2: try fc2.converted(to: precision))
+    /// This layer's products at `precision`; with `keepingQKV`, q/k/v stay as they are.
+    func converted(to precision: Precision, keepingQKV: Bool = false) throws -> EncoderLayer {
+        EncoderLayer(norm1: norm1, qkv: keepingQKV ? qkv : try qkv.converted(to: precision), out: try out.converted(to: precision),
+                     norm2: norm2, fc1: try fc1.converted(to: precision), fc2: try fc2.converted(to: precision))
     }
 
     var linears: [Linear] { [qkv, out, fc1, fc2] }
@@ -97,10 +98,7 @@ struct TransformerEncoder: Sendable {
     /// int8 time.
     func converted(to precision: Precision) throws -> TransformerEncoder {
         TransformerEncoder(config: config, layers: try layers.enumerated().map { index, layer in
-            let converted = try layer.converted(to: precision)
-            guard index == 0 else { return converted }
-            return EncoderLayer(norm1: converted.norm1, qkv: layer.qkv, out: converted.out, norm2: converted.norm2,
-                                fc1: converted.fc1, fc2: converted.fc2)
+            try layer.converted(to: precision, keepingQKV: index == 0)
         })
     }
 
